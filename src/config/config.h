@@ -1,0 +1,175 @@
+/*
+ * config.h: tern's configuration, loaded into an immutable snapshot.
+ *
+ * Two YAML files: tern.conf (static: paths, listeners, TLS, resolver; a change
+ * needs a restart for listeners) and domains.conf beside it (dynamic: domains,
+ * accounts, destinations; reloaded on SIGHUP or `tern config reload`).
+ *
+ * Both files are parsed by the schema tables in schema_static.c and
+ * schema_dynamic.c: one row per field (name, type, default, bounds, required,
+ * one-line doc). The same tables drive validation and `tern config
+ * describe-static|describe-dynamic`.
+ *
+ * A struct config is immutable after config_load returns. Threads take a
+ * reference with config_acquire() and keep it for the unit of work they run
+ * (a connection keeps the snapshot it started with); a reload builds a new
+ * snapshot and swaps the current pointer. Memory of a snapshot lives in one
+ * arena and is freed when the last reference is released.
+ */
+#ifndef TERN_CONFIG_CONFIG_H
+#define TERN_CONFIG_CONFIG_H
+
+#include "core/error.h"
+#include "core/log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* ---- tern.conf ---- */
+
+struct config_keycert {
+	const char *cert_file;   /* PEM chain, leaf first; absolute after load */
+	const char *key_file;    /* PEM private key; absolute after load */
+};
+
+struct config_listener {
+	const char *name;                 /* map key under Listeners */
+	const char **ips;                 /* IPs to listen on; "0.0.0.0", "::" allowed */
+	size_t nips;
+	const char *hostname;             /* defaults to the global Hostname */
+	struct config_keycert *keycerts;  /* TLS.KeyCerts; first is the default for SNI */
+	size_t nkeycerts;
+	const char *tls_min_version;      /* TLS.MinVersion: "TLSv1.2" (default) or "TLSv1.3" */
+	int max_connections;              /* all connections on this listener */
+	int max_connections_per_ip;       /* per IPv4 address or IPv6 /64 */
+};
+
+struct config_pkg_level {
+	const char *pkg;
+	enum log_level level;
+};
+
+struct config_resolver {
+	const char **upstreams;           /* "IP" or "IP@PORT"; none: /etc/resolv.conf */
+	size_t nupstreams;
+	const char *trust_anchor_file;    /* DS/DNSKEY lines; NULL: DNSSEC root anchor of the system */
+	bool dnssec;                      /* validate DNSSEC (default); false: every answer insecure */
+	int cache_entries;                /* answers kept in tern's own cache */
+};
+
+struct config_static {
+	const char *data_dir;             /* absolute after load (relative paths are to the config dir) */
+	const char *hostname;             /* the host's fully qualified name */
+	const char *user;                 /* unprivileged user to run as */
+	enum log_level log_level;
+	struct config_pkg_level *pkg_log_levels;
+	size_t npkg_log_levels;
+	struct config_resolver resolver;
+	struct config_listener *listeners;
+	size_t nlisteners;
+};
+
+/* ---- domains.conf ---- */
+
+struct config_domain {
+	const char *name;                 /* map key: the domain, lower case, A-labels */
+	const char *description;
+	const char *localpart_catchall_separator;  /* e.g. "+": a+tag@ goes to a@; NULL: none */
+	bool localpart_case_sensitive;
+};
+
+struct config_destination {
+	const char *address;              /* map key: full address, or "@domain" for a catch-all */
+	const char *mailbox;              /* default "Inbox" */
+	const char *full_name;            /* display name for this address; may be NULL */
+};
+
+struct config_account {
+	const char *name;                 /* map key */
+	const char *domain;               /* must be a configured domain */
+	const char *description;
+	const char *full_name;
+	struct config_destination *destinations;
+	size_t ndestinations;
+};
+
+struct config_dynamic {
+	struct config_domain *domains;
+	size_t ndomains;
+	struct config_account *accounts;
+	size_t naccounts;
+};
+
+/* ---- limits ---- */
+
+/* Largest file read, in bytes: far beyond any real configuration, small
+ * enough that pointing -config at a log or a disk image fails at once. */
+#define CONFIG_FILE_MAX (16u * 1024 * 1024)
+/* Deepest YAML nesting accepted. The schema is 6 levels deep; anything much
+ * deeper is not a tern configuration and only costs the parser memory. */
+#define CONFIG_DEPTH_MAX 32
+/* Most YAML nodes in one file, counted again for every use of an alias (so
+ * that "billion laughs" aliases cannot expand without bound). About 100000
+ * accounts with a few destinations each. */
+#define CONFIG_NODES_MAX 1000000
+
+/* ---- the snapshot ---- */
+
+struct config {
+	const char *static_path;          /* as given to config_load */
+	const char *dynamic_path;         /* domains.conf beside static_path */
+	struct config_static st;
+	struct config_dynamic dyn;
+	struct config_private *priv_;     /* private: arena and reference count */
+};
+
+/* Loads static_path and the domains.conf beside it, validates both (including
+ * references between them) and returns a new snapshot with one reference.
+ * On error returns -1 and sets err to "FILE:LINE:COL: Path.To.Field: problem"
+ * (the first problem found; FILE as given, or domains.conf beside it). The
+ * path is left out for YAML syntax errors and keys at the top level; a file
+ * that cannot be read gives "FILE: problem", e.g. "FILE: cannot open: No such
+ * file or directory". Limits: CONFIG_FILE_MAX, CONFIG_DEPTH_MAX,
+ * CONFIG_NODES_MAX. */
+int config_load(const char *static_path, struct config **cfg_r, struct error *err);
+
+/* Drops one reference; frees the snapshot with the last. Sets *cfg to NULL. */
+void config_release(struct config **cfg);
+
+/* Takes another reference on cfg and returns it. */
+struct config *config_ref(struct config *cfg);
+
+/* The process-wide current snapshot: config_set_current takes over the
+ * caller's reference; config_acquire returns a new reference (NULL if none). */
+void config_set_current(struct config *cfg);
+struct config *config_acquire(void);
+
+/* Loads the files of the current snapshot anew and makes the result current.
+ * On error the current snapshot stays and -1 is returned with err set. */
+int config_reload(struct error *err);
+
+/* Parse one file's text from memory, for tests and fuzzing: name is used in
+ * messages and its directory (relative to the working directory) resolves
+ * relative paths. Returns 0 and a new snapshot with one reference that holds
+ * only that file's part (the other part is empty), or -1 with err set as by
+ * config_load. No other file is read, except that tern.conf's TLS and trust
+ * anchor files must exist. */
+int config_parse_static_mem(const char *name, const char *data, size_t len,
+                            struct config **cfg_r, struct error *err);
+int config_parse_dynamic_mem(const char *name, const char *data, size_t len,
+                             struct config **cfg_r, struct error *err);
+
+/* Lookups in a snapshot; NULL if absent. Domain names compare case-insensitively. */
+const struct config_domain *config_find_domain(const struct config *cfg, const char *name);
+const struct config_account *config_find_account(const struct config *cfg, const char *name);
+
+/* Print to f an example tern.conf (static) or domains.conf (dynamic) with
+ * every field: a doc line, its type, bounds or allowed values, default and
+ * whether it is required, then the default or an example value. Fields whose
+ * example would name files that must exist are printed commented out. The
+ * output loads without error when written to tern.conf and domains.conf. */
+void config_describe_static(FILE *f);
+void config_describe_dynamic(FILE *f);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * schema_dynamic.c: the table of domains.conf, the dynamic configuration.
+ *
+ * Domains come before Accounts in the table, so the checks of accounts can
+ * look up domains already parsed (walk.c fills fields in table order).
+ * Destination addresses are unique across all accounts, compared ignoring
+ * case (SCHEMA_UNIQUE_ACROSS), so that no address can deliver to two places.
+ */
+#include "config/config.h"
+#include "config/schema.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+/* RFC 5321 §4.5.3.1.1: a local-part is at most 64 octets. */
+#define LOCALPART_MAX 64
+/* Account names become directory names under DataDir/accounts/. */
+#define ACCOUNT_NAME_MAX 64
+/* Longest catch-all separator, e.g. "+" or "-". */
+#define SEPARATOR_MAX 8
+
+static const char *configured_domain(const struct schema_env *env, const char *name)
+{
+	const struct config_dynamic *dyn = env->root;
+	for (size_t i = 0; i < dyn->ndomains; i++)
+		if (strcasecmp(dyn->domains[i].name, name) == 0)
+			return dyn->domains[i].name;
+	return NULL;
+}
+
+/* Letters, digits, '.', '-' and '_'; no leading '.' or '-', no "..": the
+ * name is used as a directory name and must not escape its parent. */
+static const char *check_account_name(const struct schema_env *env, const char *in,
+                                      const char **out_r)
+{
+	size_t n = strlen(in);
+	bool ok = n >= 1 && n <= ACCOUNT_NAME_MAX && in[0] != '.' && in[0] != '-' &&
+	          strstr(in, "..") == NULL;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)in[i]) || strchr(".-_", in[i]) != NULL;
+	if (!ok)
+		return arena_printf(env->arena, "%s is not a valid account name (1..%d of "
+		                    "letters, digits, '.', '-', '_'; no leading '.' or '-', no \"..\")",
+		                    schema_quote(env->arena, in), ACCOUNT_NAME_MAX);
+	*out_r = in;
+	return NULL;
+}
+
+static const char *check_known_domain(const struct schema_env *env, const char *in,
+                                      const char **out_r)
+{
+	const char *name = configured_domain(env, in);
+	if (name == NULL)
+		return arena_printf(env->arena, "unknown domain %s (not in Domains)",
+		                    schema_quote(env->arena, in));
+	*out_r = name;
+	return NULL;
+}
+
+/* Printable, no space and no '@': a dot-atom or anything a quoted local-part
+ * would need quotes for is refused, which RFC 5321 §4.1.2 discourages anyway.
+ * Bytes of 0x80 and above are allowed for SMTPUTF8 (RFC 6531). */
+static bool localpart_valid(const char *s, size_t n)
+{
+	if (n > LOCALPART_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == 0x7f || c == '@' || c == '"' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* "localpart@domain", or "@domain" for a catch-all; the domain must be
+ * configured. Stored with the domain in lower case. */
+static const char *check_destination(const struct schema_env *env, const char *in,
+                                     const char **out_r)
+{
+	const char *at = strrchr(in, '@');
+	if (at == NULL || !localpart_valid(in, (size_t)(at - in)))
+		return arena_printf(env->arena, "%s is not an address (localpart@domain "
+		                    "or @domain)", schema_quote(env->arena, in));
+	if (!schema_domain_valid(at + 1))
+		return arena_printf(env->arena, "%s: %s is not a valid domain name",
+		                    schema_quote(env->arena, in), schema_quote(env->arena, at + 1));
+	const char *domain = configured_domain(env, at + 1);
+	if (domain == NULL)
+		return arena_printf(env->arena, "%s: unknown domain %s (not in Domains)",
+		                    schema_quote(env->arena, in), schema_quote(env->arena, at + 1));
+	*out_r = arena_printf(env->arena, "%.*s@%s", (int)(at - in), in, domain);
+	return NULL;
+}
+
+static const char *check_separator(const struct schema_env *env, const char *in,
+                                   const char **out_r)
+{
+	size_t n = strlen(in);
+	bool ok = n >= 1 && n <= SEPARATOR_MAX;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = ispunct((unsigned char)in[i]) && in[i] != '@' && in[i] != '"' && in[i] != '\\';
+	if (!ok)
+		return arena_printf(env->arena, "%s is not a separator (1..%d punctuation "
+		                    "characters other than @, \" and \\)",
+		                    schema_quote(env->arena, in), SEPARATOR_MAX);
+	*out_r = in;
+	return NULL;
+}
+
+/* ---- Domains.DOMAIN ---- */
+
+static const struct schema_field domain_fields[] = {
+	{ .name = "Description", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_domain, description),
+	  .doc = "Free text for admins.", .example = "Example Inc." },
+	{ .name = "LocalpartCatchallSeparator", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_domain, localpart_catchall_separator),
+	  .check = check_separator,
+	  .doc = "Separator of an address tag: with \"+\", alice+tag@ is delivered as alice@.",
+	  .example = "+" },
+	{ .name = "LocalpartCaseSensitive", .type = SCHEMA_BOOL,
+	  .offset = offsetof(struct config_domain, localpart_case_sensitive), .def = "false",
+	  .doc = "Whether Alice@ and alice@ are different addresses." },
+};
+
+static const struct schema domain_schema = {
+	.name = "domain", .key_name = "domain name", .size = sizeof(struct config_domain),
+	.key_offset = offsetof(struct config_domain, name),
+	.fields = SCHEMA_FIELDS(domain_fields),
+};
+
+/* ---- Accounts.NAME.Destinations.ADDRESS ---- */
+
+static const struct schema_field destination_fields[] = {
+	{ .name = "Mailbox", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_destination, mailbox), .def = "Inbox",
+	  .doc = "Mailbox that messages to this address are delivered to." },
+	{ .name = "FullName", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_destination, full_name),
+	  .doc = "Display name used when sending from this address.",
+	  .example = "Alice Example" },
+};
+
+static const struct schema destination_schema = {
+	.name = "destination", .key_name = "address", .size = sizeof(struct config_destination),
+	.key_offset = offsetof(struct config_destination, address),
+	.fields = SCHEMA_FIELDS(destination_fields),
+};
+
+/* ---- Accounts.NAME ---- */
+
+static const struct schema_field account_fields[] = {
+	{ .name = "Domain", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_account, domain),
+	  .flags = SCHEMA_REQUIRED, .check = check_known_domain,
+	  .doc = "Default domain of the account; one of Domains.",
+	  .example = "example.com" },
+	{ .name = "Description", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_account, description),
+	  .doc = "Free text for admins.", .example = "Alice's account" },
+	{ .name = "FullName", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_account, full_name),
+	  .doc = "Display name used when sending.", .example = "Alice Example" },
+	{ .name = "Destinations", .type = SCHEMA_MAP,
+	  .offset = offsetof(struct config_account, destinations),
+	  .count_offset = offsetof(struct config_account, ndestinations),
+	  .sub = &destination_schema, .check = check_destination,
+	  .flags = SCHEMA_UNIQUE_ACROSS,
+	  .doc = "Addresses delivered to this account: localpart@domain, or @domain for all others.",
+	  .example = "alice@example.com" },
+};
+
+static const struct schema account_schema = {
+	.name = "account", .key_name = "account name", .size = sizeof(struct config_account),
+	.key_offset = offsetof(struct config_account, name),
+	.fields = SCHEMA_FIELDS(account_fields),
+};
+
+/* ---- the file ---- */
+
+static const struct schema_field dynamic_fields[] = {
+	{ .name = "Domains", .type = SCHEMA_MAP,
+	  .offset = offsetof(struct config_dynamic, domains),
+	  .count_offset = offsetof(struct config_dynamic, ndomains),
+	  .sub = &domain_schema, .check = schema_check_domain,
+	  .doc = "Domains tern receives mail for.", .example = "example.com" },
+	{ .name = "Accounts", .type = SCHEMA_MAP,
+	  .offset = offsetof(struct config_dynamic, accounts),
+	  .count_offset = offsetof(struct config_dynamic, naccounts),
+	  .sub = &account_schema, .check = check_account_name,
+	  .doc = "Accounts, each with its own mailboxes and addresses.", .example = "alice" },
+};
+
+const struct schema schema_dynamic = {
+	.name = "domains.conf", .size = sizeof(struct config_dynamic),
+	.fields = SCHEMA_FIELDS(dynamic_fields),
+};
