@@ -1,0 +1,79 @@
+/*
+ * cmd.h: the subcommands of the tern binary.
+ *
+ * Each subcommand is one `struct cmd` in its own file under src/cmd/, listed in
+ * the table in src/main.c. A command's name may have several words
+ * ("config test"); the dispatcher picks the longest name that matches the
+ * arguments and hands the rest to run().
+ *
+ * Exit codes: 0 success, 1 failure (a message on stderr says what and where),
+ * 2 bad usage (usage printed on stderr).
+ */
+#ifndef TERN_CMD_CMD_H
+#define TERN_CMD_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* What every command gets: the global flags. */
+struct cmd_ctx {
+	const char *config_path;   /* -config FILE; default "config/tern.conf" */
+};
+
+struct cmd {
+	const char *name;      /* "version", "config test", ... */
+	const char *args;      /* synopsis of flags and arguments after the name */
+	const char *summary;   /* one line for `tern help` */
+	const char *help;      /* full text for `tern help NAME`; may be NULL */
+	/* argv[0] is the first argument after the name; flags not yet parsed. */
+	int (*run)(struct cmd_ctx *ctx, int argc, char **argv);
+};
+
+#define CMD_OK 0
+#define CMD_FAIL 1
+#define CMD_USAGE 2
+
+enum flag_type { FLAG_BOOL, FLAG_STRING, FLAG_INT };
+
+/* One command-line flag, written -name VALUE, -name=VALUE or --name... A bool
+ * flag takes no value (-name or -name=true/false). */
+struct flag {
+	const char *name;
+	enum flag_type type;
+	void *target;          /* bool *, const char **, or long * */
+	const char *help;
+};
+
+/* Parses leading flags of argv for command c (the global -config is accepted
+ * too and stored in ctx). On success, *argc_r and *argv_r point at the
+ * remaining arguments and 0 is returned. On an unknown flag or a missing or bad
+ * value, prints the problem and c's usage on stderr and returns CMD_USAGE. */
+int cmd_parse_flags(const struct cmd *c, struct cmd_ctx *ctx, const struct flag *flags,
+                    size_t nflags, int *argc_r, char ***argv_r);
+
+/* For commands that take no flags of their own and no arguments: parses the
+ * global flags and returns 0, or prints usage and returns CMD_USAGE. */
+int cmd_no_args(const struct cmd *c, struct cmd_ctx *ctx, int argc, char **argv);
+
+/* Prints "usage: tern NAME ARGS" and the flags to stderr; returns CMD_USAGE. */
+int cmd_usage(const struct cmd *c, const struct flag *flags, size_t nflags);
+
+/* Prints "tern NAME: message" to stderr; returns CMD_FAIL. */
+int cmd_fail(const struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The table of all commands, NULL-terminated (src/main.c). */
+extern const struct cmd *const cmd_table[];
+
+/* The commands, one per file. */
+extern const struct cmd cmd_help;
+extern const struct cmd cmd_version;
+extern const struct cmd cmd_config_test;
+extern const struct cmd cmd_config_describe_static;
+extern const struct cmd cmd_config_describe_dynamic;
+extern const struct cmd cmd_config_reload;
+extern const struct cmd cmd_dns_lookup;
+extern const struct cmd cmd_serve;
+extern const struct cmd cmd_stop;
+extern const struct cmd cmd_localserve;
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * serve.c: `tern serve`, and the server life cycle (serve.h) it shares with
+ * `tern localserve`.
+ *
+ * Signals: SIGHUP, SIGTERM and SIGINT are blocked in every thread (threads
+ * inherit the mask of the main thread, which sets it before starting any) and
+ * the main thread takes them with sigwait(), so no handler runs inside library
+ * code. SIGPIPE is ignored: writes to a closed peer return EPIPE instead.
+ */
+#include "cmd/cmd.h"
+#include "cmd/serve.h"
+
+#include "core/file.h"
+#include "core/log.h"
+#include "core/privdrop.h"
+#include "ctl/ctl.h"
+#include "tern_version.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int ctl_ping(void *arg, int argc, char **argv, struct buf *out, struct error *err)
+{
+	buf_appendf(out, "pong %s pid %ld", TERN_VERSION, (long)getpid());
+	return 0;
+}
+
+static int ctl_reload(void *arg, int argc, char **argv, struct buf *out, struct error *err)
+{
+	if (config_reload(err) != 0) {
+		struct log_line *l = log_begin(LOG_ERROR, "serve", "config reload failed");
+		log_error_value(l, err);
+		log_end(l);
+		return -1;
+	}
+	struct config *cfg = config_acquire();
+	buf_appendf(out, "config reloaded: %zu domains, %zu accounts", cfg->dyn.ndomains,
+	            cfg->dyn.naccounts);
+	struct log_line *l = log_begin(LOG_INFO, "serve", "config reloaded");
+	log_uint(l, "domains", cfg->dyn.ndomains);
+	log_uint(l, "accounts", cfg->dyn.naccounts);
+	log_end(l);
+	config_release(&cfg);
+	return 0;
+}
+
+static int ctl_stop(void *arg, int argc, char **argv, struct buf *out, struct error *err)
+{
+	buf_append_str(out, "stopping");
+	kill(getpid(), SIGTERM);
+	return 0;
+}
+
+static const struct ctl_command ctl_commands[] = {
+	{"ping", 0, 0, ctl_ping},
+	{"reload", 0, 0, ctl_reload},
+	{"stop", 0, 0, ctl_stop},
+};
+
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void reload_on_hup(void)
+{
+	struct error err;
+	struct buf out;
+	buf_init(&out, 1024);
+	ctl_reload(NULL, 0, NULL, &out, &err);
+	buf_free(&out);
+}
+
+/* Waits for signals until one asks to stop. Returns the signal. */
+static int wait_for_stop(const sigset_t *set)
+{
+	for (;;) {
+		int sig;
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload_on_hup();
+			continue;
+		}
+		return sig;
+	}
+}
+
+static int prepare(struct config *cfg, const struct serve_opts *opts, struct error *err)
+{
+	const char *data_dir = cfg->st.data_dir;
+	if (file_mkdir_all(data_dir, 0750, err) != 0)
+		return -1;
+	if (!opts->drop_privileges)
+		return 0;
+	if (privdrop_is_root() && strcmp(cfg->st.user, "root") == 0)
+		log_msgf(LOG_WARN, "serve", "running as root: User is root in %s", cfg->static_path);
+	return privdrop_to_user(cfg->st.user, data_dir, err);
+}
+
+int serve_run(struct config *cfg, const struct serve_opts *opts)
+{
+	sigset_t set;
+	block_signals(&set);
+	config_set_current(config_ref(cfg));
+	struct error err;
+	error_clear(&err);
+	struct ctl_server *ctl = NULL;
+	if (prepare(cfg, opts, &err) == 0)
+		ctl = ctl_server_start(cfg->st.data_dir, ctl_commands,
+		                       sizeof(ctl_commands) / sizeof(ctl_commands[0]), NULL, &err);
+	if (ctl == NULL) {
+		fprintf(stderr, "tern %s: %s\n", opts->who, err.msg);
+		config_release(&cfg);
+		return CMD_FAIL;
+	}
+	struct log_line *l = log_begin(LOG_INFO, "serve", "started");
+	log_str(l, "version", TERN_VERSION);
+	log_str(l, "config", cfg->static_path);
+	log_str(l, "datadir", cfg->st.data_dir);
+	log_int(l, "pid", (long long)getpid());
+	log_end(l);
+	config_release(&cfg);
+
+	int sig = wait_for_stop(&set);
+	l = log_begin(LOG_INFO, "serve", "stopping");
+	log_str(l, "signal", strsignal(sig));
+	log_end(l);
+	ctl_server_stop(&ctl);
+	log_msgf(LOG_INFO, "serve", "stopped");
+	return CMD_OK;
+}
+
+int serve_ctl_simple(const struct cmd *c, const char *config_path, const char *command)
+{
+	struct config *cfg;
+	struct error err;
+	if (config_load(config_path, &cfg, &err) != 0)
+		return cmd_fail(c, "%s", err.msg);
+	struct buf out;
+	buf_init(&out, CTL_REPLY_MAX);
+	const char *argv[] = {command};
+	int r = ctl_call(cfg->st.data_dir, 1, argv, &out, &err);
+	int code = CMD_OK;
+	if (r == 0)
+		code = cmd_fail(c, "no server is running (no control socket in %s)", cfg->st.data_dir);
+	else if (r < 0)
+		code = cmd_fail(c, "%s", err.msg);
+	else
+		printf("%s\n", out.data);
+	buf_free(&out);
+	config_release(&cfg);
+	return code;
+}
+
+static int run_serve(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	if (cmd_no_args(&cmd_serve, ctx, argc, argv) != 0)
+		return CMD_USAGE;
+	struct config *cfg;
+	struct error err;
+	if (config_load(ctx->config_path, &cfg, &err) != 0)
+		return cmd_fail(&cmd_serve, "%s", err.msg);
+	struct serve_opts opts = {.drop_privileges = true, .who = "serve"};
+	return serve_run(cfg, &opts);
+}
+
+const struct cmd cmd_serve = {
+	.name = "serve",
+	.args = "",
+	.summary = "run the server",
+	.help = "Runs the server with the configuration in -config (tern.conf, and domains.conf\n"
+	        "beside it). Started as root, tern creates the data directory, hands it to the\n"
+	        "User of tern.conf and drops to that user for good before it reads anything\n"
+	        "from the network. SIGHUP (or \"tern config reload\") reloads the configuration;\n"
+	        "SIGTERM, SIGINT or \"tern stop\" stop the server.\n"
+	        "The control socket DATADIR/ctl takes commands from the tern command line.\n"
+	        "This version has no mail protocol servers yet (SMTP, IMAP, HTTP): it runs\n"
+	        "the control socket and configuration handling only.",
+	.run = run_serve,
+};
+
+static int run_stop(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	if (cmd_no_args(&cmd_stop, ctx, argc, argv) != 0)
+		return CMD_USAGE;
+	return serve_ctl_simple(&cmd_stop, ctx->config_path, "stop");
+}
+
+const struct cmd cmd_stop = {
+	.name = "stop",
+	.args = "",
+	.summary = "stop the running server",
+	.help = "Asks the server running with this configuration to stop, over its control\n"
+	        "socket. Fails when no server is running.",
+	.run = run_stop,
+};
+
+static int run_reload(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	if (cmd_no_args(&cmd_config_reload, ctx, argc, argv) != 0)
+		return CMD_USAGE;
+	return serve_ctl_simple(&cmd_config_reload, ctx->config_path, "reload");
+}
+
+const struct cmd cmd_config_reload = {
+	.name = "config reload",
+	.args = "",
+	.summary = "make the running server load its configuration again",
+	.help = "Asks the running server to load tern.conf and domains.conf again (as SIGHUP\n"
+	        "does). When the new files have an error, the server keeps the configuration\n"
+	        "it has, and the error is printed here. Changes to listeners need a restart.",
+	.run = run_reload,
+};

@@ -1,0 +1,27 @@
+/*
+ * serve.h: the life of a running server, shared by `tern serve` and
+ * `tern localserve`: take the configuration, prepare the data directory, drop
+ * privileges, start the services, answer the control socket, reload on SIGHUP,
+ * stop on SIGTERM/SIGINT or `tern stop`.
+ */
+#ifndef TERN_CMD_SERVE_H
+#define TERN_CMD_SERVE_H
+
+#include "config/config.h"
+
+#include <stdbool.h>
+
+struct serve_opts {
+	bool drop_privileges;    /* false for localserve: it runs as the invoking user */
+	const char *who;         /* "serve" or "localserve", for messages */
+};
+
+/* Runs until asked to stop. Takes over the reference to cfg. Returns a process
+ * exit code (CMD_OK, or CMD_FAIL with the reason on stderr). */
+int serve_run(struct config *cfg, const struct serve_opts *opts);
+
+/* Asks the server of cfg over its control socket to run command (with no
+ * arguments), printing its reply. For `tern stop`, `tern config reload`. */
+int serve_ctl_simple(const struct cmd *c, const char *config_path, const char *command);
+
+#endif
