@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tern needs to build and test, only those
+# missing (idempotent), and the unprivileged system user `tern` that
+# `tern serve` drops to. Run as root.
+set -euo pipefail
+
+packages=(
+	# build
+	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+	libssl-dev libunbound-dev libyaml-dev libcmocka-dev
+	# libunbound's pkg-config file names these, so they must be present
+	libevent-dev nettle-dev libgmp-dev
+	# run: the DNSSEC root trust anchor used when none is configured
+	dns-root-data
+	# tests: Python clients and fixtures, the DNS servers and zone signing
+	python3 python3-pytest python3-dnslib nsd ldnsutils openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# nsd's package starts a system nsd; tests run their own on loopback ports.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nsd 2>/dev/null; then
+	systemctl stop nsd || true
+fi
+
+if [ "$(id -u)" = 0 ] && ! getent passwd tern >/dev/null; then
+	useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin tern
+	echo "install-deps: created system user tern"
+fi

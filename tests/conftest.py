@@ -1,0 +1,125 @@
+"""Fixtures shared by tern's end-to-end tests.
+
+The tests build nothing: they run the binary named by $TERN_BIN (default
+build/tern in the repository), each in its own temporary directory, and stop
+every process they start.
+"""
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import ternctl
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def tern_bin():
+    return os.environ.get("TERN_BIN", str(REPO / "build" / "tern"))
+
+
+def run_tern(*args, input=None, timeout=60, check=None):
+    """Runs tern with args; returns the CompletedProcess (text mode)."""
+    p = subprocess.run([tern_bin(), *args], input=input, capture_output=True, text=True,
+                       timeout=timeout)
+    if check is not None:
+        assert p.returncode == check, f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    return p
+
+
+MINIMAL_DOMAINS = """\
+Domains:
+  example.test:
+    Description: test domain
+Accounts:
+  alice:
+    Domain: example.test
+    Destinations:
+      alice@example.test: {}
+"""
+
+
+def make_world_dir():
+    """A fresh directory that an unprivileged server user can enter (pytest's own
+    temporary directories are private to root)."""
+    d = tempfile.mkdtemp(prefix="tern-test-", dir="/tmp")
+    os.chmod(d, 0o755)
+    return pathlib.Path(d)
+
+
+class TernServer:
+    """`tern serve` in its own directory: DIR/config/{tern.conf,domains.conf}, DIR/data."""
+
+    def __init__(self, root, static_conf=None, domains_conf=MINIMAL_DOMAINS, user=None):
+        self.root = pathlib.Path(root)
+        self.confdir = self.root / "config"
+        self.confdir.mkdir(parents=True, exist_ok=True)
+        self.data = self.root / "data"
+        self.config = self.confdir / "tern.conf"
+        if user is None:
+            user = "tern" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+        self.config.write_text(static_conf or
+                               f"DataDir: ../data\nHostname: mail.example.test\nUser: {user}\n")
+        (self.confdir / "domains.conf").write_text(domains_conf)
+        self.proc = None
+        self.log_path = self.root / "server.log"
+
+    def start(self, *extra, wait=True):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([tern_bin(), "-config", str(self.config), "serve", *extra],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"tern serve exited {self.proc.returncode}:\n{self.logs()}")
+            try:
+                ternctl.call(str(self.data), "ping", timeout=2)
+                return
+            except (OSError, ternctl.CtlError):
+                time.sleep(0.05)
+        raise AssertionError(f"tern serve not ready after {timeout}s:\n{self.logs()}")
+
+    def ctl(self, *args):
+        return ternctl.call(str(self.data), *args)
+
+    def tern(self, *args, **kw):
+        return run_tern("-config", str(self.config), *args, **kw)
+
+    def logs(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def stop(self, timeout=15):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"tern serve did not stop on SIGTERM:\n{self.logs()}")
+
+
+@pytest.fixture
+def world_dir():
+    d = make_world_dir()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def server(world_dir):
+    """A started `tern serve` with a minimal configuration; stopped after the test."""
+    s = TernServer(world_dir).start()
+    yield s
+    s.stop()
