@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
 	# build
-	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+	meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev
 	libssl-dev libunbound-dev libyaml-dev libcmocka-dev
 	# libunbound's pkg-config file names these, so they must be present
 	libevent-dev nettle-dev libgmp-dev

@@ -158,6 +158,7 @@ struct server_job {
 	char sni[128];
 	char version[32];
 	unsigned char cb[TLS_EXPORTER_LEN];
+	struct conn_stats stats;
 	pthread_t thread;
 };
 
@@ -202,6 +203,7 @@ static void *server_run(void *arg)
 	if (j->rc == 0)
 		j->rc = server_talk(c, j);
 	j->took_ms = now_ms() - t0;
+	conn_stats(c, &j->stats);
 	conn_free(&c);
 	return NULL;
 }
@@ -535,6 +537,34 @@ static void test_stall_after_handshake(void **state)
 	tls_server_free(&srv);
 }
 
+/* A TLS client that sends 4 MB without a line end: the server's line read
+ * fails with a clear error and its buffer stays within line_max + one read. */
+static void test_overlong_line_over_tls(void **state)
+{
+	struct tls_server *srv = server_new(TLS_MIN_V1_2);
+	struct tls_client *cli = client_new(TLS_VERIFY_NONE, NULL);
+	struct server_job j = { .idle_ms = 5000 };
+	int fd = server_start(&j, srv, false);
+	struct conn *c = conn_on(fd, 5000);
+	struct error e;
+	assert_int_equal(conn_tls_connect(c, cli, "mail.example.org", &e), 0);
+	static char chunk[65536];
+	memset(chunk, 'x', sizeof(chunk));
+	for (int i = 0; i < 64; i++)
+		if (conn_write(c, chunk, sizeof(chunk), &e) < 0)
+			break;  /* the server may hang up before all is sent */
+	conn_flush(c, &e);
+	server_join(&j);
+	assert_int_equal(j.rc, -1);
+	assert_int_equal(j.e.kind, ERR_LIMIT);
+	assert_string_equal(j.e.msg, "line too long: more than 512 bytes");
+	assert_true(j.stats.in_buf_peak <= j.stats.in_buf_bound);
+	assert_int_equal(j.stats.in_buf_bound, 512 + CONN_READ_CHUNK);
+	conn_free(&c);
+	tls_client_free(&cli);
+	tls_server_free(&srv);
+}
+
 /* A client that starts a TLS record and stops; a server that never answers. */
 static void test_stall_during_handshake(void **state)
 {
@@ -666,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_verify_failures),
 		cmocka_unit_test(test_stall_after_handshake),
 		cmocka_unit_test(test_stall_during_handshake),
+		cmocka_unit_test(test_overlong_line_over_tls),
 		cmocka_unit_test(test_tls_peer_close),
 		cmocka_unit_test(test_tls12_peer),
 	};
