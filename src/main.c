@@ -22,6 +22,9 @@ const struct cmd *const cmd_table[] = {
 	&cmd_config_describe_dynamic,
 	&cmd_config_reload,
 	&cmd_dns_lookup,
+	&cmd_account_add,
+	&cmd_account_rm,
+	&cmd_account_list,
 	NULL,
 };
 

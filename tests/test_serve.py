@@ -132,6 +132,10 @@ def test_drops_privileges_to_user(server):
     groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
     assert groups in ([], [str(tern.pw_gid)])
     assert os.stat(server.data).st_uid == tern.pw_uid
+    # It may rewrite domains.conf (account changes), never tern.conf.
+    assert os.stat(server.confdir / "domains.conf").st_uid == tern.pw_uid
+    assert os.stat(server.confdir).st_uid == tern.pw_uid
+    assert os.stat(server.config).st_uid == 0
     sock = os.stat(server.data / "ctl")
     assert stat.S_IMODE(sock.st_mode) == 0o600
 

@@ -75,5 +75,8 @@ extern const struct cmd cmd_dns_lookup;
 extern const struct cmd cmd_serve;
 extern const struct cmd cmd_stop;
 extern const struct cmd cmd_localserve;
+extern const struct cmd cmd_account_add;
+extern const struct cmd cmd_account_rm;
+extern const struct cmd cmd_account_list;
 
 #endif

@@ -16,7 +16,9 @@
 #include "ctl/ctl.h"
 #include "tern_version.h"
 
+#include <libgen.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,11 +55,27 @@ static int ctl_stop(void *arg, int argc, char **argv, struct buf *out, struct er
 	return 0;
 }
 
-static const struct ctl_command ctl_commands[] = {
+static const struct ctl_command server_ctl_commands[] = {
 	{"ping", 0, 0, ctl_ping},
 	{"reload", 0, 0, ctl_reload},
 	{"stop", 0, 0, ctl_stop},
 };
+
+#define SERVER_CTL_COMMANDS (sizeof(server_ctl_commands) / sizeof(server_ctl_commands[0]))
+
+/* Everything the control socket answers: the server's own commands and
+ * those of the modules that change state (accounts, ...). */
+static struct ctl_command ctl_commands[SERVER_CTL_COMMANDS + ACCOUNT_CTL_COMMANDS];
+
+static size_t collect_ctl_commands(void)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < SERVER_CTL_COMMANDS; i++)
+		ctl_commands[n++] = server_ctl_commands[i];
+	for (size_t i = 0; i < ACCOUNT_CTL_COMMANDS; i++)
+		ctl_commands[n++] = account_ctl_commands[i];
+	return n;
+}
 
 static void block_signals(sigset_t *set)
 {
@@ -102,7 +120,15 @@ static int prepare(struct config *cfg, const struct serve_opts *opts, struct err
 		return 0;
 	if (privdrop_is_root() && strcmp(cfg->st.user, "root") == 0)
 		log_msgf(LOG_WARN, "serve", "running as root: User is root in %s", cfg->static_path);
-	return privdrop_to_user(cfg->st.user, data_dir, err);
+	/* The server rewrites domains.conf (account changes): it needs the file
+	 * and its directory, for the atomic replace. tern.conf stays root's. */
+	char *dyn_dir = strdup(cfg->dynamic_path);
+	if (dyn_dir == NULL)
+		abort();
+	const char *own[] = {data_dir, cfg->dynamic_path, dirname(dyn_dir)};
+	int r = privdrop_to_user(cfg->st.user, own, 3, err);
+	free(dyn_dir);
+	return r;
 }
 
 int serve_run(struct config *cfg, const struct serve_opts *opts)
@@ -114,8 +140,8 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	error_clear(&err);
 	struct ctl_server *ctl = NULL;
 	if (prepare(cfg, opts, &err) == 0)
-		ctl = ctl_server_start(cfg->st.data_dir, ctl_commands,
-		                       sizeof(ctl_commands) / sizeof(ctl_commands[0]), NULL, &err);
+		ctl = ctl_server_start(cfg->st.data_dir, ctl_commands, collect_ctl_commands(), NULL,
+		                       &err);
 	if (ctl == NULL) {
 		fprintf(stderr, "tern %s: %s\n", opts->who, err.msg);
 		config_release(&cfg);
@@ -138,7 +164,20 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	return CMD_OK;
 }
 
-int serve_ctl_simple(const struct cmd *c, const char *config_path, const char *command)
+/* Runs local in this process with cfg made current; prints its reply. */
+static int run_local(const struct cmd *c, struct config *cfg, int argc, const char **argv,
+                     const struct ctl_command *local, struct buf *out)
+{
+	struct error err;
+	config_set_current(config_ref(cfg));
+	if (local->handle(NULL, argc, (char **)argv, out, &err) != 0)
+		return cmd_fail(c, "%s", err.msg);
+	printf("%s\n", out->data);
+	return CMD_OK;
+}
+
+int serve_ctl_or_local(const struct cmd *c, const char *config_path, int argc,
+                       const char **argv, const struct ctl_command *local)
 {
 	struct config *cfg;
 	struct error err;
@@ -146,10 +185,11 @@ int serve_ctl_simple(const struct cmd *c, const char *config_path, const char *c
 		return cmd_fail(c, "%s", err.msg);
 	struct buf out;
 	buf_init(&out, CTL_REPLY_MAX);
-	const char *argv[] = {command};
-	int r = ctl_call(cfg->st.data_dir, 1, argv, &out, &err);
+	int r = ctl_call(cfg->st.data_dir, argc, argv, &out, &err);
 	int code = CMD_OK;
-	if (r == 0)
+	if (r == 0 && local != NULL)
+		code = run_local(c, cfg, argc, argv, local, &out);
+	else if (r == 0)
 		code = cmd_fail(c, "no server is running (no control socket in %s)", cfg->st.data_dir);
 	else if (r < 0)
 		code = cmd_fail(c, "%s", err.msg);
@@ -158,6 +198,12 @@ int serve_ctl_simple(const struct cmd *c, const char *config_path, const char *c
 	buf_free(&out);
 	config_release(&cfg);
 	return code;
+}
+
+int serve_ctl_simple(const struct cmd *c, const char *config_path, const char *command)
+{
+	const char *argv[] = {command};
+	return serve_ctl_or_local(c, config_path, 1, argv, NULL);
 }
 
 static int run_serve(struct cmd_ctx *ctx, int argc, char **argv)

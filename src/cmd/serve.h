@@ -8,6 +8,7 @@
 #define TERN_CMD_SERVE_H
 
 #include "config/config.h"
+#include "ctl/ctl.h"
 
 #include <stdbool.h>
 
@@ -19,6 +20,17 @@ struct serve_opts {
 /* Runs until asked to stop. Takes over the reference to cfg. Returns a process
  * exit code (CMD_OK, or CMD_FAIL with the reason on stderr). */
 int serve_run(struct config *cfg, const struct serve_opts *opts);
+
+/* Runs a change (argv[0] names the control command) through the running
+ * server's control socket, or, when no server runs, by calling local (the
+ * same handler the server would run) with the configuration loaded here.
+ * Prints the reply. Returns a process exit code. */
+int serve_ctl_or_local(const struct cmd *c, const char *config_path, int argc,
+                       const char **argv, const struct ctl_command *local);
+
+/* Control commands that change accounts (account.c), also served by serve. */
+#define ACCOUNT_CTL_COMMANDS 2
+extern const struct ctl_command account_ctl_commands[ACCOUNT_CTL_COMMANDS];
 
 /* Asks the server of cfg over its control socket to run command (with no
  * arguments), printing its reply. For `tern stop`, `tern config reload`. */

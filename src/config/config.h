@@ -160,6 +160,16 @@ int config_parse_static_mem(const char *name, const char *data, size_t len,
 int config_parse_dynamic_mem(const char *name, const char *data, size_t len,
                              struct config **cfg_r, struct error *err);
 
+/* Rewrites domains.conf of cfg with account `name` added, receiving mail for
+ * `address` (the account's Domain is the address's domain, which must be
+ * configured), or with account `name` removed. The new file is checked as a
+ * load would check it before it atomically replaces the old one; comments in
+ * the old file are not kept. Returns 0, or -1 with err set (nothing written).
+ * The caller reloads. Only one writer at a time: a running server does it. */
+int config_account_add(const struct config *cfg, const char *name, const char *address,
+                       struct error *err);
+int config_account_remove(const struct config *cfg, const char *name, struct error *err);
+
 /* Lookups in a snapshot; NULL if absent. Domain names compare case-insensitively. */
 const struct config_domain *config_find_domain(const struct config *cfg, const char *name);
 const struct config_account *config_find_account(const struct config *cfg, const char *name);

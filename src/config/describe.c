@@ -61,7 +61,7 @@ static bool plain_ok(const char *s)
 	       strcmp(s, "NULL") != 0;
 }
 
-static void scalar(FILE *f, const char *s)
+void schema_print_scalar(FILE *f, const char *s)
 {
 	if (plain_ok(s)) {
 		fputs(s, f);
@@ -152,11 +152,11 @@ static void describe_fields(const struct out *o, int indent, const struct schema
 static void value_line(const struct out *o, int indent, const char *key, const char *value)
 {
 	prefix(o, indent);
-	scalar(o->f, key);
+	schema_print_scalar(o->f, key);
 	fputc(':', o->f);
 	if (value != NULL) {
 		fputc(' ', o->f);
-		scalar(o->f, value);
+		schema_print_scalar(o->f, value);
 	}
 	fputc('\n', o->f);
 }
@@ -173,7 +173,7 @@ static void list_value(const struct out *o, int indent, const struct schema_fiel
 	if (fl->sub == NULL) {
 		prefix(o, indent + INDENT);
 		fputs("- ", o->f);
-		scalar(o->f, fl->example);
+		schema_print_scalar(o->f, fl->example);
 		fputc('\n', o->f);
 		return;
 	}

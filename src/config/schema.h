@@ -33,6 +33,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* What a check sees besides the value. */
 struct schema_env {
@@ -108,6 +109,15 @@ void schema_static_finish(void *root);
  * env->arena. Limits: CONFIG_DEPTH_MAX, CONFIG_NODES_MAX (config.h). */
 int schema_parse(const struct schema *s, const char *name, const char *data, size_t len,
                  const struct schema_env *env, struct error *err);
+
+/* Prints s as a YAML scalar that reads back as the same string: plain when
+ * that is safe, else double-quoted with " and \ escaped (describe.c). */
+void schema_print_scalar(FILE *f, const char *s);
+
+/* Prints the fields of root (a struct of schema s) as YAML that schema_parse
+ * reads back to the same values; fields equal to their default are left out
+ * (emit.c). */
+void schema_emit(FILE *f, const struct schema *s, const void *root);
 
 /* ---- checks shared by both files (check.c) ---- */
 

@@ -29,7 +29,7 @@ static int verify_dropped(uid_t uid, gid_t gid, struct error *err)
 	return 0;
 }
 
-int privdrop_to_user(const char *user, const char *own_dir, struct error *err)
+int privdrop_to_user(const char *user, const char *const *own, size_t n, struct error *err)
 {
 	if (!privdrop_is_root())
 		return 0;
@@ -41,8 +41,9 @@ int privdrop_to_user(const char *user, const char *own_dir, struct error *err)
 		                 "or set User in tern.conf)", user, user);
 	uid_t uid = pw->pw_uid;
 	gid_t gid = pw->pw_gid;
-	if (own_dir != NULL && chown(own_dir, uid, gid) != 0)
-		return error_errno(err, errno, "chown %s to %s", own_dir, user);
+	for (size_t i = 0; i < n; i++)
+		if (chown(own[i], uid, gid) != 0)
+			return error_errno(err, errno, "chown %s to %s", own[i], user);
 	if (uid == 0)
 		return 0;  /* User: root was asked for explicitly; nothing to drop */
 	if (setgroups(1, &gid) != 0)

@@ -13,12 +13,15 @@
 #include "core/error.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
-/* If running as root: makes `own_dir` (may be NULL) owned by user, then
- * switches to user for good. If not root: does nothing and returns 0 (a
- * developer running tern as themselves). Returns -1 with err set when the user
- * does not exist or any step fails; the caller must then exit. */
-int privdrop_to_user(const char *user, const char *own_dir, struct error *err);
+/* If running as root: makes the n paths of own (files or directories the
+ * server must write: its data directory, domains.conf and the directory that
+ * holds it) owned by user, then switches to user for good. If not root: does
+ * nothing and returns 0 (a developer running tern as themselves). Returns -1
+ * with err set when the user does not exist or any step fails; the caller
+ * must then exit. */
+int privdrop_to_user(const char *user, const char *const *own, size_t n, struct error *err);
 
 /* Whether the process runs with root privileges. */
 bool privdrop_is_root(void);
