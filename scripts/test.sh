@@ -37,7 +37,7 @@ run_units() { # DIR NAME
 run_e2e() { # DIR NAME
 	local filter=()
 	[ -n "${TEST_FILTER:-}" ] && filter=(-k "$TEST_FILTER")
-	TERN_BIN="$root/$1/tern" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	TERN_BIN="$root/$1/tern" TERN_BUILD_DIR="$root/$1" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 		--junitxml="$results/e2e-$2.xml" "${filter[@]}" tests/ 2>&1 | tail -n 15
 }
 

@@ -25,6 +25,8 @@ const struct cmd *const cmd_table[] = {
 	&cmd_account_add,
 	&cmd_account_rm,
 	&cmd_account_list,
+	&cmd_backup,
+	&cmd_verifydata,
 	NULL,
 };
 

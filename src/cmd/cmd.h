@@ -78,5 +78,7 @@ extern const struct cmd cmd_localserve;
 extern const struct cmd cmd_account_add;
 extern const struct cmd cmd_account_rm;
 extern const struct cmd cmd_account_list;
+extern const struct cmd cmd_backup;
+extern const struct cmd cmd_verifydata;
 
 #endif

@@ -1,0 +1,188 @@
+/*
+ * schema.c: the account database schema and its automatic upgrades.
+ *
+ * schema_version holds one row, the version applied. Each entry of
+ * migrations[] brings the database from version i to i+1 in one transaction;
+ * a database newer than this program is refused. To change the schema, append
+ * a migration; never edit one that has shipped.
+ *
+ * Tables (version 1):
+ *  account       one row: counters (next UIDVALIDITY, modseq, next content id)
+ *                and totals for quota (kept by triggers)
+ *  mailbox       name, UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ, special-use bits,
+ *                \Noselect, counts and size (kept by triggers)
+ *  subscription  subscribed names (RFC 9051 §6.3.7)
+ *  content       one row per message file: size, INTERNALDATE, added headers,
+ *                parsed structure, envelope fields, delivery metadata. Copies
+ *                share a row; its reference count is the number of message
+ *                rows naming it (index message_content), so it cannot drift.
+ *  message       mailbox, UID, modseq, flags (bits), keywords (text: sorted,
+ *                space-separated atoms), SAVEDATE
+ *  expunged      (mailbox, UID, modseq) for QRESYNC VANISHED (RFC 7162 §3.2.10)
+ *  fts           FTS5 over subject, addresses, body; rowid = content id
+ */
+#include "store/internal.h"
+
+#include <time.h>
+
+static const char schema_v1[] =
+	"CREATE TABLE account ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" next_uidvalidity INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" next_content_id INTEGER NOT NULL,"
+	" messages INTEGER NOT NULL DEFAULT 0,"
+	" bytes INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE mailbox ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE,"
+	" uidvalidity INTEGER NOT NULL UNIQUE,"
+	" uidnext INTEGER NOT NULL DEFAULT 1,"
+	" highestmodseq INTEGER NOT NULL,"
+	" special_use INTEGER NOT NULL DEFAULT 0,"
+	" noselect INTEGER NOT NULL DEFAULT 0,"
+	" messages INTEGER NOT NULL DEFAULT 0,"
+	" unseen INTEGER NOT NULL DEFAULT 0,"
+	" bytes INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE subscription (name TEXT PRIMARY KEY) WITHOUT ROWID;"
+	"CREATE TABLE content ("
+	" id INTEGER PRIMARY KEY,"
+	" file_size INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" received INTEGER NOT NULL,"
+	" added_headers TEXT NOT NULL DEFAULT '',"
+	" structure BLOB,"
+	" message_id TEXT, subject TEXT, from_addr TEXT, date INTEGER,"
+	" remote_ip TEXT, ehlo TEXT, mail_from TEXT, rcpt_to TEXT,"
+	" tls TEXT, spf TEXT, dkim TEXT, dmarc TEXT);"
+	"CREATE TABLE message ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" mailbox_id INTEGER NOT NULL REFERENCES mailbox(id),"
+	" uid INTEGER NOT NULL,"
+	" content_id INTEGER NOT NULL REFERENCES content(id),"
+	" modseq INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" keywords TEXT NOT NULL DEFAULT '',"
+	" saved INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" UNIQUE (mailbox_id, uid));"
+	"CREATE INDEX message_content ON message(content_id);"
+	"CREATE INDEX message_modseq ON message(mailbox_id, modseq);"
+	"CREATE INDEX content_message_id ON content(message_id);"
+	"CREATE TABLE expunged ("
+	" mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,"
+	" uid INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+	"CREATE VIRTUAL TABLE fts USING fts5(subject, addresses, body);"
+	/* Counts kept by triggers: they change in the same statement as the rows. */
+	"CREATE TRIGGER message_ins AFTER INSERT ON message BEGIN"
+	" UPDATE mailbox SET messages = messages + 1, bytes = bytes + NEW.size,"
+	"  unseen = unseen + ((NEW.flags & 1) = 0) WHERE id = NEW.mailbox_id;"
+	" UPDATE account SET messages = messages + 1, bytes = bytes + NEW.size;"
+	"END;"
+	"CREATE TRIGGER message_del AFTER DELETE ON message BEGIN"
+	" UPDATE mailbox SET messages = messages - 1, bytes = bytes - OLD.size,"
+	"  unseen = unseen - ((OLD.flags & 1) = 0) WHERE id = OLD.mailbox_id;"
+	" UPDATE account SET messages = messages - 1, bytes = bytes - OLD.size;"
+	"END;"
+	"CREATE TRIGGER message_upd AFTER UPDATE OF flags, mailbox_id ON message BEGIN"
+	" UPDATE mailbox SET messages = messages - 1, bytes = bytes - OLD.size,"
+	"  unseen = unseen - ((OLD.flags & 1) = 0) WHERE id = OLD.mailbox_id;"
+	" UPDATE mailbox SET messages = messages + 1, bytes = bytes + NEW.size,"
+	"  unseen = unseen + ((NEW.flags & 1) = 0) WHERE id = NEW.mailbox_id;"
+	"END;";
+
+/* The default mailboxes of a new account and their RFC 6154 attributes. */
+static const struct {
+	const char *name;
+	unsigned special;
+} default_mailboxes[] = {
+	{"Inbox", 0},
+	{"Sent", STORE_SPECIAL_SENT},
+	{"Drafts", STORE_SPECIAL_DRAFTS},
+	{"Archive", STORE_SPECIAL_ARCHIVE},
+	{"Trash", STORE_SPECIAL_TRASH},
+	{"Junk", STORE_SPECIAL_JUNK},
+};
+
+static int init_v1(struct store_account *a, struct error *err)
+{
+	if (db_exec(a, schema_v1, err) != 0)
+		return -1;
+	/* RFC 9051 §2.3.1.1: UIDVALIDITY values must not repeat for a name;
+	 * a counter seeded by the clock keeps them unique even if the account
+	 * is deleted and made again. */
+	int64_t seed = (int64_t)time(NULL) & 0x7fffffff;
+	if (db_run(a, err, "INSERT INTO account (id, next_uidvalidity, modseq, next_content_id)"
+	           " VALUES (1, ?, 1, 1)", 1, seed) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(default_mailboxes) / sizeof(default_mailboxes[0]); i++) {
+		int64_t id;
+		if (mbox_insert(a, default_mailboxes[i].name, default_mailboxes[i].special, &id,
+		                err) != 0)
+			return -1;
+		if (db_run(a, err, "INSERT INTO subscription (name) SELECT name FROM mailbox"
+		           " WHERE id = ?", 1, id) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+typedef int migration_fn(struct store_account *a, struct error *err);
+
+static migration_fn *const migrations[] = {
+	init_v1,   /* 0 -> 1 */
+};
+#define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int current_version(struct store_account *a, int64_t *v, struct error *err)
+{
+	if (db_exec(a, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+	            err) != 0)
+		return -1;
+	int r = db_get(a, err, v, "SELECT version FROM schema_version", 0);
+	if (r == 0) {
+		*v = 0;
+		return db_run(a, err, "INSERT INTO schema_version (version) VALUES (0)", 0);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+static int upgrade_step(struct store_account *a, struct error *err)
+{
+	int64_t v;
+	if (current_version(a, &v, err) != 0)
+		return -1;
+	if (v > SCHEMA_VERSION)
+		return error_set(err, ERR_INVALID, "database schema version %lld is newer than "
+		                 "this tern (%lld)", (long long)v, (long long)SCHEMA_VERSION);
+	if (v == SCHEMA_VERSION)
+		return 1;
+	if (migrations[v](a, err) != 0) {
+		error_prefix(err, "upgrading schema to version %lld", (long long)v + 1);
+		return -1;
+	}
+	if (db_run(a, err, "UPDATE schema_version SET version = ?", 1, v + 1) != 0)
+		return -1;
+	return 0;
+}
+
+int schema_upgrade(struct store_account *a, struct error *err)
+{
+	for (;;) {
+		/* Each step in its own transaction: another process upgrading at
+		 * the same time waits, then sees the new version. */
+		if (db_begin(a, err) != 0)
+			return -1;
+		int r = upgrade_step(a, err);
+		if (r < 0) {
+			db_rollback(a);
+			return -1;
+		}
+		if (db_commit(a, err) != 0)
+			return -1;
+		if (r == 1)
+			return 0;
+	}
+}
