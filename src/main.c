@@ -25,8 +25,12 @@ const struct cmd *const cmd_table[] = {
 	&cmd_account_add,
 	&cmd_account_rm,
 	&cmd_account_list,
+	&cmd_setaccountpassword,
+	&cmd_account_checkpassword,
 	&cmd_backup,
 	&cmd_verifydata,
+	&cmd_import,
+	&cmd_export,
 	NULL,
 };
 

@@ -72,3 +72,59 @@ def test_error_through_running_server(server):
     p = server.tern("account", "add", "alice", "x@example.test", check=1)
     assert p.stderr == 'tern account add: account "alice" already exists\n'
     assert server.ctl("ping").startswith("pong")
+
+
+def test_password_set_and_check(world_dir):
+    s = TernServer(world_dir)
+    p = s.tern("setaccountpassword", "alice", input="correct horse\n", check=0)
+    assert p.stdout == "password of account alice set\n"
+    assert s.tern("account", "checkpassword", "alice", input="correct horse\n",
+                  check=0).stdout == "password matches\n"
+    p = s.tern("account", "checkpassword", "alice", input="correct hors\n", check=1)
+    assert p.stdout == "password does not match\n"
+    # Only derived keys are stored: the password is nowhere in the account's files.
+    for f in (s.data / "accounts" / "alice").rglob("*"):
+        if f.is_file():
+            assert b"correct horse" not in f.read_bytes(), f
+    import sqlite3
+    db = sqlite3.connect(s.data / "accounts" / "alice" / "index.db")
+    line = db.execute("SELECT line FROM credentials").fetchone()[0]
+    assert re.match(r"v1 argon2=\$argon2id\$\S+ scram-sha-1=4096,\S+ scram-sha-256=\d+,\S+ "
+                    r"cram-md5=\S+$", line), line
+    # A new password replaces the old one; CRLF line ends are not part of it.
+    s.tern("setaccountpassword", "alice", input="second\r\n", check=0)
+    s.tern("account", "checkpassword", "alice", input="second\n", check=0)
+    s.tern("account", "checkpassword", "alice", input="correct horse\n", check=1)
+
+
+def test_password_errors(world_dir):
+    s = TernServer(world_dir)
+    p = s.tern("setaccountpassword", "nobody", input="x\n", check=1)
+    assert 'no account "nobody"' in p.stderr
+    p = s.tern("setaccountpassword", "alice", input="", check=1)
+    assert "no password on standard input" in p.stderr
+    p = s.tern("setaccountpassword", "alice", input="\n", check=1)
+    assert "empty password" in p.stderr
+    p = s.tern("setaccountpassword", "alice", input="x" * 1025 + "\n", check=1)
+    assert "at most 1024 bytes" in p.stderr
+    s.tern("setaccountpassword", "alice", input="x" * 1024 + "\n", check=0)
+    s.tern("setaccountpassword", "alice", "extra", input="x\n", check=2)
+    p = s.tern("account", "checkpassword", "alice", input="x\n", check=1)
+    assert p.stdout == "password does not match\n"
+
+
+def test_password_files_belong_to_server_user(world_dir):
+    import os
+    import pwd
+    s = TernServer(world_dir)
+    s.tern("setaccountpassword", "alice", input="pw\n", check=0)
+    if os.geteuid() == 0:
+        tern = pwd.getpwnam("tern").pw_uid
+        for f in [s.data, *s.data.rglob("*")]:
+            assert f.stat().st_uid == tern, f
+    s.start()
+    try:
+        # The running server's user can use what the command wrote.
+        assert s.ctl("ping").startswith("pong")
+    finally:
+        s.stop()

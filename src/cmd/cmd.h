@@ -80,5 +80,9 @@ extern const struct cmd cmd_account_rm;
 extern const struct cmd cmd_account_list;
 extern const struct cmd cmd_backup;
 extern const struct cmd cmd_verifydata;
+extern const struct cmd cmd_import;
+extern const struct cmd cmd_export;
+extern const struct cmd cmd_setaccountpassword;
+extern const struct cmd cmd_account_checkpassword;
 
 #endif

@@ -16,6 +16,7 @@
 #include "ctl/ctl.h"
 #include "tern_version.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -111,13 +112,11 @@ static int wait_for_stop(const sigset_t *set)
 	}
 }
 
-static int prepare(struct config *cfg, const struct serve_opts *opts, struct error *err)
+int serve_become_user(const struct config *cfg, bool own_config, struct error *err)
 {
 	const char *data_dir = cfg->st.data_dir;
 	if (file_mkdir_all(data_dir, 0750, err) != 0)
 		return -1;
-	if (!opts->drop_privileges)
-		return 0;
 	if (privdrop_is_root() && strcmp(cfg->st.user, "root") == 0)
 		log_msgf(LOG_WARN, "serve", "running as root: User is root in %s", cfg->static_path);
 	/* The server rewrites domains.conf (account changes): it needs the file
@@ -126,9 +125,32 @@ static int prepare(struct config *cfg, const struct serve_opts *opts, struct err
 	if (dyn_dir == NULL)
 		abort();
 	const char *own[] = {data_dir, cfg->dynamic_path, dirname(dyn_dir)};
-	int r = privdrop_to_user(cfg->st.user, own, 3, err);
+	int r = privdrop_to_user(cfg->st.user, own, own_config ? 3 : 1, err);
 	free(dyn_dir);
 	return r;
+}
+
+int serve_as_data_owner(const struct config *cfg, uid_t *uid_r, gid_t *gid_r, struct error *err)
+{
+	*uid_r = getuid();
+	*gid_r = getgid();
+	if (file_mkdir_all(cfg->st.data_dir, 0750, err) != 0)
+		return -1;
+	if (!privdrop_is_root())
+		return 0;
+	if (privdrop_lookup(cfg->st.user, uid_r, gid_r, err) != 0)
+		return -1;
+	if (chown(cfg->st.data_dir, *uid_r, *gid_r) != 0)
+		return error_errno(err, errno, "chown %s", cfg->st.data_dir);
+	privdrop_fs_as(*uid_r, *gid_r);
+	return 0;
+}
+
+static int prepare(struct config *cfg, const struct serve_opts *opts, struct error *err)
+{
+	if (!opts->drop_privileges)
+		return file_mkdir_all(cfg->st.data_dir, 0750, err);
+	return serve_become_user(cfg, true, err);
 }
 
 int serve_run(struct config *cfg, const struct serve_opts *opts)

@@ -11,11 +11,26 @@
 #include "ctl/ctl.h"
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct serve_opts {
 	bool drop_privileges;    /* false for localserve: it runs as the invoking user */
 	const char *who;         /* "serve" or "localserve", for messages */
 };
+
+/* Creates the data directory and, when running as root, hands it to the
+ * configured User and becomes that user for good, so that what a command
+ * writes there belongs to the server's user (import does this too). With
+ * own_config, domains.conf and its directory are handed over as well (the
+ * server rewrites them). Returns 0, or -1 with err set. */
+int serve_become_user(const struct config *cfg, bool own_config, struct error *err);
+
+/* For commands that write the data directory while they must still read
+ * files as root (import, setaccountpassword): creates the data directory
+ * owned by the server's user and, when root, makes this thread create and
+ * access files as that user (privdrop_fs_as; switch to 0, 0 to read as root).
+ * The user's ids go to *uid_r and *gid_r. Returns 0, or -1 with err set. */
+int serve_as_data_owner(const struct config *cfg, uid_t *uid_r, gid_t *gid_r, struct error *err);
 
 /* Runs until asked to stop. Takes over the reference to cfg. Returns a process
  * exit code (CMD_OK, or CMD_FAIL with the reason on stderr). */

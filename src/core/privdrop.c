@@ -7,9 +7,28 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/fsuid.h>
 #include <stdlib.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+int privdrop_lookup(const char *user, uid_t *uid_r, gid_t *gid_r, struct error *err)
+{
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL)
+		return error_set(err, ERR_NOTFOUND, "user \"%s\" does not exist", user);
+	*uid_r = pw->pw_uid;
+	*gid_r = pw->pw_gid;
+	return 0;
+}
+
+void privdrop_fs_as(uid_t uid, gid_t gid)
+{
+	if (!privdrop_is_root())
+		return;
+	setfsgid(gid);
+	setfsuid(uid);
+}
 
 bool privdrop_is_root(void)
 {

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* If running as root: makes the n paths of own (files or directories the
  * server must write: its data directory, domains.conf and the directory that
@@ -22,6 +23,17 @@
  * with err set when the user does not exist or any step fails; the caller
  * must then exit. */
 int privdrop_to_user(const char *user, const char *const *own, size_t n, struct error *err);
+
+/* The ids of user, for privdrop_fs_as. Returns 0, or -1 with err set if
+ * there is no such user. */
+int privdrop_lookup(const char *user, uid_t *uid_r, gid_t *gid_r, struct error *err);
+
+/* For commands run as root that both read the operator's files and write
+ * the data directory (import): makes this thread use uid and gid for file
+ * access and as the owner of new files (setfsuid/setfsgid), while the
+ * process stays root, so that privdrop_fs_as(0, 0) switches back to read
+ * root's files. Does nothing unless root. */
+void privdrop_fs_as(uid_t uid, gid_t gid);
 
 /* Whether the process runs with root privileges. */
 bool privdrop_is_root(void);

@@ -302,3 +302,37 @@ int account_reserve_id(struct store_account *a, int64_t *id, struct error *err)
 	store_unlock(a);
 	return r;
 }
+
+int store_credentials_set(struct store_account *a, const char *line, struct error *err)
+{
+	sqlite3_stmt *st;
+	store_lock(a);
+	int r = db_prepare(a, "INSERT INTO credentials (id, line, changed) VALUES (1, ?1, ?2)"
+	                   " ON CONFLICT (id) DO UPDATE SET line = excluded.line,"
+	                   " changed = excluded.changed", &st, err);
+	if (r == 0) {
+		db_bind_text(st, 1, line);
+		sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+		r = db_run_stmt(a, st, err);
+	}
+	store_unlock(a);
+	return r;
+}
+
+int store_credentials_get(struct store_account *a, struct arena *arena, const char **line_r,
+                          struct error *err)
+{
+	sqlite3_stmt *st;
+	store_lock(a);
+	int r = db_prepare(a, "SELECT line FROM credentials WHERE id = 1", &st, err);
+	if (r == 0) {
+		r = db_step(a, st, err);
+		if (r == 1)
+			*line_r = arena_strdup(arena, (const char *)sqlite3_column_text(st, 0));
+		else if (r == 0)
+			r = error_set(err, ERR_NOTFOUND, "no password set for this account");
+		db_finish(a, st);
+	}
+	store_unlock(a);
+	return r < 0 ? -1 : 0;
+}

@@ -98,23 +98,38 @@ static int write_all(struct target *t, const char *p, size_t n, struct error *er
 	return 0;
 }
 
-static int copy_fd(struct target *t, int in, struct error *err)
+/* Where a streamed delivery reads from. */
+struct source {
+	store_read_fn *read;
+	void *ctx;
+};
+
+static int copy_stream(struct target *t, const struct source *src, struct error *err)
 {
 	char *b = malloc(DELIVER_COPY_BUF);
 	if (b == NULL)
 		abort();
 	int r = 0;
 	for (;;) {
-		ssize_t n = read(in, b, DELIVER_COPY_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = src->read(src->ctx, b, DELIVER_COPY_BUF, err);
 		if (n < 0)
-			r = error_errno(err, errno, "reading message");
+			r = -1;
 		if (n <= 0 || (r = write_all(t, b, (size_t)n, err)) != 0)
 			break;
 	}
 	free(b);
 	return r;
+}
+
+static ssize_t read_fd(void *ctx, void *buf, size_t n, struct error *err)
+{
+	for (;;) {
+		ssize_t r = read(*(int *)ctx, buf, n);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return error_errno(err, errno, "reading message");
+	}
 }
 
 /* fsync the file, rename it into place, fsync the directory. */
@@ -139,12 +154,12 @@ static int finish_file(struct target *t, struct error *err)
 	return 0;
 }
 
-static int write_file(struct store_account *a, int64_t id, const void *data, size_t len, int in,
-                      struct target *t, struct error *err)
+static int write_file(struct store_account *a, int64_t id, const void *data, size_t len,
+                      const struct source *src, struct target *t, struct error *err)
 {
 	if (open_target(a, id, t, err) != 0)
 		return -1;
-	int r = data != NULL ? write_all(t, data, len, err) : copy_fd(t, in, err);
+	int r = data != NULL ? write_all(t, data, len, err) : copy_stream(t, src, err);
 	if (r != 0) {
 		close(t->fd);
 		unlink(t->tmp);
@@ -239,7 +254,8 @@ static int commit_rows(struct store_account *a, const struct store_delivery *d, 
 }
 
 static int deliver(struct store_account *a, const struct store_delivery *d, const void *data,
-                   size_t len, int fd, struct store_delivered *res, struct error *err)
+                   size_t len, const struct source *src, struct store_delivered *res,
+                   struct error *err)
 {
 	struct buf kw, mbox;
 	struct target t = {.fd = -1};
@@ -252,7 +268,7 @@ static int deliver(struct store_account *a, const struct store_delivery *d, cons
 	if (r == 0)
 		r = account_reserve_id(a, &id, err);
 	if (r == 0)
-		r = write_file(a, id, data, len, fd, &t, err);
+		r = write_file(a, id, data, len, src, &t, err);
 	if (r == 0 && (r = commit_rows(a, d, kw.data, mbox.data, id, &t, res, err)) != 0)
 		unlink(t.path);  /* not committed: no message, no file */
 	if (r == 0)
@@ -268,11 +284,20 @@ int store_deliver(struct store_account *a, const struct store_delivery *d, const
 	static const char empty[1];
 	if (data == NULL && len > 0)
 		return error_set(err, ERR_INVALID, "no message data");
-	return deliver(a, d, data != NULL ? data : empty, len, -1, res, err);
+	return deliver(a, d, data != NULL ? data : empty, len, NULL, res, err);
 }
 
 int store_deliver_fd(struct store_account *a, const struct store_delivery *d, int fd,
                      struct store_delivered *res, struct error *err)
 {
-	return deliver(a, d, NULL, 0, fd, res, err);
+	struct source src = {read_fd, &fd};
+	return deliver(a, d, NULL, 0, &src, res, err);
+}
+
+int store_deliver_stream(struct store_account *a, const struct store_delivery *d,
+                         store_read_fn *read, void *ctx, struct store_delivered *res,
+                         struct error *err)
+{
+	struct source src = {read, ctx};
+	return deliver(a, d, NULL, 0, &src, res, err);
 }

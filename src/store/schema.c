@@ -12,6 +12,8 @@
  *  mailbox       name, UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ, special-use bits,
  *                \Noselect, counts and size (kept by triggers)
  *  subscription  subscribed names (RFC 9051 §6.3.7)
+ *  credentials   one row: the encoded password-derived keys (src/sasl/), never
+ *                the password itself
  *  content       one row per message file: size, INTERNALDATE, added headers,
  *                parsed structure, envelope fields, delivery metadata. Copies
  *                share a row; its reference count is the number of message
@@ -45,6 +47,10 @@ static const char schema_v1[] =
 	" unseen INTEGER NOT NULL DEFAULT 0,"
 	" bytes INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE subscription (name TEXT PRIMARY KEY) WITHOUT ROWID;"
+	"CREATE TABLE credentials ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" line TEXT NOT NULL,"
+	" changed INTEGER NOT NULL);"
 	"CREATE TABLE content ("
 	" id INTEGER PRIMARY KEY,"
 	" file_size INTEGER NOT NULL,"

@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct store_account;
 
@@ -84,6 +85,14 @@ int store_usage(struct store_account *acct, struct store_usage *u, struct error 
 
 /* Whether err is the quota error (for SMTP 452/552, IMAP [OVERQUOTA]). */
 bool store_error_is_quota(const struct error *err);
+
+/* Stores the account's credentials line (src/sasl/ sasl_credentials_encode:
+ * keys derived from the password, never the password), replacing any. */
+int store_credentials_set(struct store_account *acct, const char *line, struct error *err);
+
+/* The credentials line, in arena. ERR_NOTFOUND when no password was set. */
+int store_credentials_get(struct store_account *acct, struct arena *arena, const char **line_r,
+                          struct error *err);
 
 /* ---- mailboxes (RFC 9051 §6.3) ---- */
 
@@ -236,6 +245,16 @@ int store_deliver(struct store_account *acct, const struct store_delivery *d, co
  * fixed buffer (memory use does not grow with the message). */
 int store_deliver_fd(struct store_account *acct, const struct store_delivery *d, int fd,
                      struct store_delivered *res, struct error *err);
+
+/* Reads up to n bytes of a message being delivered into buf. Returns the
+ * count, 0 at the end of the message, or -1 with err set (the delivery then
+ * fails and nothing is stored). */
+typedef ssize_t store_read_fn(void *ctx, void *buf, size_t n, struct error *err);
+
+/* As store_deliver_fd, reading through read (e.g. an mbox being imported). */
+int store_deliver_stream(struct store_account *acct, const struct store_delivery *d,
+                         store_read_fn *read, void *ctx, struct store_delivered *res,
+                         struct error *err);
 
 /* One message as listed. Pointers live until the callback returns. */
 struct store_msginfo {

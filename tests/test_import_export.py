@@ -1,0 +1,120 @@
+"""`tern import` and `tern export`: the spam corpus round trip (as message
+files, as one mbox and as maildirs, also in archives) gives the same messages
+byte for byte apart from line endings; flags and keywords travel; bad input
+gets clear errors."""
+import hashlib
+import os
+import pathlib
+import re
+
+import pytest
+
+from conftest import REPO, TernServer
+
+CORPUS = REPO.parent / "shared" / "external-tests" / "spam-corpus-train" / "ham"
+
+DOMAINS = """\
+Domains:
+  example.test: {}
+Accounts:
+  alice:
+    Domain: example.test
+    Destinations:
+      alice@example.test: {}
+  bob:
+    Domain: example.test
+    Destinations:
+      bob@example.test: {}
+  carol:
+    Domain: example.test
+    Destinations:
+      carol@example.test: {}
+"""
+
+
+def digest(data):
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def corpus_digests():
+    assert CORPUS.is_dir(), f"{CORPUS} is missing"
+    return sorted(digest(p.read_bytes()) for p in CORPUS.iterdir())
+
+
+def maildir_digests(d):
+    return sorted(digest(p.read_bytes()) for p in (d / "cur").iterdir())
+
+
+def imported_count(p):
+    return int(re.match(r"imported (\d+) messages", p.stdout).group(1))
+
+
+@pytest.fixture
+def tern(world_dir):
+    return TernServer(world_dir, domains_conf=DOMAINS)
+
+
+def test_corpus_round_trip(tern, world_dir):
+    want = corpus_digests()
+    # message files -> alice -> maildir export
+    p = tern.tern("import", "files", "alice", "Inbox", str(CORPUS), check=0)
+    assert imported_count(p) == len(want)
+    tern.tern("export", "maildir", str(world_dir / "md"), "alice", check=0)
+    assert maildir_digests(world_dir / "md" / "Inbox") == want
+    # alice -> one mbox -> bob -> maildir: mboxrd quoting and unquoting are exact
+    tern.tern("export", "mbox", str(world_dir / "mbox"), "alice", check=0)
+    p = tern.tern("import", "mbox", "bob", "Inbox", str(world_dir / "mbox" / "Inbox.mbox"), check=0)
+    assert imported_count(p) == len(want)
+    tern.tern("export", "maildir", str(world_dir / "md2"), "bob", check=0)
+    assert maildir_digests(world_dir / "md2" / "Inbox") == want
+    # bob -> maildir tree in a tgz -> carol (auto-detected) -> maildir
+    tern.tern("export", "maildir", str(world_dir / "bob.tgz"), "bob", check=0)
+    p = tern.tern("import", "auto", "carol", "Inbox", str(world_dir / "bob.tgz"), check=0)
+    assert imported_count(p) == len(want)
+    tern.tern("export", "maildir", str(world_dir / "md3"), "carol", check=0)
+    assert maildir_digests(world_dir / "md3" / "Inbox") == want
+    v = tern.tern("verifydata", str(tern.data), check=0)
+    assert "3 accounts checked: all ok" in v.stdout
+
+
+def test_flags_keywords_and_mailboxes(tern, world_dir):
+    md = world_dir / "src"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+        (md / ".Lists.tern" / sub).mkdir(parents=True)
+    (md / "cur" / "1000.1.host:2,FSa").write_bytes(b"Subject: one\n\nbody\n")
+    (md / "cur" / "1001.1.host:2,").write_bytes(b"Subject: two\n\nbody\n")
+    (md / ".Lists.tern" / "new" / "1002.1.host").write_bytes(b"Subject: three\n\nbody\n")
+    (md / "dovecot-keywords").write_text("0 $Junk\n")
+    tern.tern("import", "maildir", "alice", "Archive", str(md), check=0)
+    tern.tern("export", "mbox", str(world_dir / "out"), "alice", check=0)
+    archive = (world_dir / "out" / "Archive.mbox").read_text()
+    assert re.search(r"Status: RO?\nX-Status: F\nX-Keywords: \$Junk\nSubject: one\n", archive), archive
+    assert "Subject: two" in archive
+    lists = (world_dir / "out" / "Lists" / "tern.mbox").read_text()
+    assert "Subject: three" in lists
+
+
+def test_bare_lf_stored_as_crlf(tern, world_dir):
+    src = world_dir / "in.mbox"
+    src.write_bytes(b"From a@b Thu Jan  1 00:00:00 2026\nSubject: x\n\n>From here\nline\n")
+    tern.tern("import", "mbox", "alice", "Inbox", str(src), check=0)
+    files = [p for p in (tern.data / "accounts" / "alice" / "msg").rglob("*") if p.is_file()]
+    assert [f.read_bytes() for f in files] == [b"Subject: x\r\n\r\nFrom here\r\nline\r\n"]
+
+
+def test_import_errors(tern, world_dir):
+    p = tern.tern("import", "mbox", "nobody", "Inbox", str(CORPUS), check=1)
+    assert 'no account "nobody"' in p.stderr
+    p = tern.tern("import", "mbox", "alice", "Inbox", str(world_dir / "missing.mbox"), check=1)
+    assert "missing.mbox" in p.stderr
+    p = tern.tern("import", "floppy", "alice", "Inbox", "x", check=2)
+    assert "usage: tern import" in p.stderr
+    p = tern.tern("export", "zip", str(world_dir / "x"), "alice", check=2)
+    assert "usage: tern export" in p.stderr
+    p = tern.tern("export", "mbox", str(world_dir / "x"), "alice", "NoSuchBox", check=1)
+    assert 'no mailbox "NoSuchBox"' in p.stderr
+    (world_dir / "exists").mkdir()
+    (world_dir / "exists" / "f").write_text("x")
+    p = tern.tern("export", "mbox", str(world_dir / "exists"), "alice", check=1)
+    assert "exists" in p.stderr
