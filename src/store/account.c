@@ -87,7 +87,8 @@ static int open_db(struct store_account *a, struct error *err)
 	sqlite3_extended_result_codes(a->db, 0);
 	/* DESIGN.md: WAL, and a commit is on disk before we answer OK. */
 	if (db_exec(a, "PRAGMA journal_mode = WAL", err) != 0 ||
-	    db_exec(a, "PRAGMA synchronous = FULL", err) != 0 ||
+	    db_exec(a, store_durable() ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
+	            err) != 0 ||
 	    db_exec(a, "PRAGMA foreign_keys = ON", err) != 0)
 		return error_prefix(err, "%s", path);
 	if (schema_upgrade(a, err) != 0)
@@ -335,4 +336,17 @@ int store_credentials_get(struct store_account *a, struct arena *arena, const ch
 	}
 	store_unlock(a);
 	return r < 0 ? -1 : 0;
+}
+
+/* Process-wide; see store_set_durable. */
+static _Atomic bool durable = true;
+
+void store_set_durable(bool on)
+{
+	durable = on;
+}
+
+bool store_durable(void)
+{
+	return durable;
 }

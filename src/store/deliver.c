@@ -136,7 +136,7 @@ static ssize_t read_fd(void *ctx, void *buf, size_t n, struct error *err)
 static int finish_file(struct target *t, struct error *err)
 {
 	int r = 0;
-	if (fsync(t->fd) != 0)
+	if (store_durable() && fsync(t->fd) != 0)
 		r = error_errno(err, errno, "syncing %s", t->tmp);
 	if (close(t->fd) != 0 && r == 0)
 		r = error_errno(err, errno, "closing %s", t->tmp);
@@ -147,7 +147,7 @@ static int finish_file(struct target *t, struct error *err)
 		unlink(t->tmp);
 		return -1;
 	}
-	if (file_sync_parent_dir(t->path, err) != 0) {
+	if (store_durable() && file_sync_parent_dir(t->path, err) != 0) {
 		unlink(t->path);
 		return -1;
 	}

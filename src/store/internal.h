@@ -49,6 +49,9 @@ struct store_account {
 	uint64_t change_seq;
 };
 
+/* Whether deliveries fsync (see store_set_durable). */
+bool store_durable(void);
+
 void store_lock(struct store_account *a);
 void store_unlock(struct store_account *a);
 

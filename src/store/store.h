@@ -409,6 +409,13 @@ void store_sub_read(struct store_sub *sub, struct store_changes *ch);
 /* Unsubscribes and frees; sets *sub to NULL. */
 void store_sub_free(struct store_sub **sub);
 
+/* Durability is on by default: message files and their directories are
+ * fsynced and SQLite commits with synchronous=FULL before a delivery
+ * returns. store_set_durable(false), for the whole process and before any
+ * store_open, turns both off; it exists only so that benchmarks can measure
+ * what durability costs, and is never used by the server. */
+void store_set_durable(bool on);
+
 /* ---- backup (tern backup) ---- */
 
 /* Copies the SQLite database at src_path to dst_path (which must not exist)
