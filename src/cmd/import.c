@@ -24,6 +24,7 @@
 #include "core/buf.h"
 #include "core/privdrop.h"
 #include "mailfmt/mailfmt.h"
+#include "message/message.h"
 #include "store/store.h"
 
 #include <stdio.h>
@@ -39,6 +40,13 @@ _Static_assert((int)MAILFMT_SEEN == (int)STORE_FLAG_SEEN &&
                (int)MAILFMT_DRAFT == (int)STORE_FLAG_DRAFT,
                "mailfmt and store flag bits are the same");
 
+/* Messages up to this size are parsed whole, for the index and the IMAP
+ * structure; larger ones stream through with only their header parsed. This
+ * bounds the memory of an import, whatever its input. */
+#define IMPORT_PARSE_MAX (8 * 1024 * 1024)
+/* Text kept for the full-text index per message (addresses, body). */
+#define IMPORT_INDEX_TEXT_MAX (1024 * 1024)
+
 struct import {
 	uid_t uid;                   /* the server's user, owner of what is stored */
 	gid_t gid;
@@ -48,17 +56,68 @@ struct import {
 	uint64_t input_size;         /* for progress; 0 if unknown */
 	unsigned long messages;
 	bool progress;               /* stderr is a terminal */
+	struct buf head;             /* the start of the current message */
+	size_t head_served;          /* bytes of head already handed to the store */
 	time_t last_progress;
 	struct error err;
 };
 
-static ssize_t read_message(void *ctx, void *buf, size_t n, struct error *err)
+static ssize_t read_source(struct import *im, void *buf, size_t n, struct error *err)
 {
-	struct import *im = ctx;
 	privdrop_fs_as(0, 0);
 	ssize_t r = mailfmt_reader_read(im->reader, buf, n, err);
 	privdrop_fs_as(im->uid, im->gid);
 	return r;
+}
+
+/* The store's read callback: what was read ahead into head, then the rest. */
+static ssize_t read_message(void *ctx, void *buf, size_t n, struct error *err)
+{
+	struct import *im = ctx;
+	if (im->head_served < im->head.len) {
+		size_t k = im->head.len - im->head_served;
+		k = k < n ? k : n;
+		memcpy(buf, im->head.data + im->head_served, k);
+		im->head_served += k;
+		return (ssize_t)k;
+	}
+	return read_source(im, buf, n, err);
+}
+
+/* Reads the message into head, up to IMPORT_PARSE_MAX. Returns 1 when the
+ * whole message is in head, 0 when more follows, -1 on error. */
+static int read_ahead(struct import *im)
+{
+	buf_reset(&im->head);
+	im->head_served = 0;
+	for (;;) {
+		char *dst = buf_reserve(&im->head, 65536);
+		if (dst == NULL)
+			return 0;
+		ssize_t n = read_source(im, dst, 65536, &im->err);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 1;
+		buf_commit(&im->head, (size_t)n);
+	}
+}
+
+/* Fills the searchable fields of d from the message start in head. */
+static void summarize(struct import *im, struct arena *a, bool complete,
+                      struct store_delivery *d)
+{
+	struct message *m = message_parse(a, im->head.data, im->head.len, NULL);
+	struct message_summary s;
+	message_summarize(a, m, complete, IMPORT_INDEX_TEXT_MAX, &s);
+	d->subject = s.subject;
+	d->from = s.from;
+	d->message_id = s.message_id;
+	d->date = s.date;
+	d->fts_addresses = s.addresses;
+	d->fts_body = s.body;
+	d->structure = s.structure;
+	d->structure_len = s.structure_len;
 }
 
 static int next_message(struct import *im, struct mailfmt_msg *m)
@@ -118,8 +177,17 @@ static int import_one(struct import *im, const struct mailfmt_msg *m, struct buf
 		.keywords = kw->data,
 		.received = m->received > 0 ? m->received : 0,
 	};
+	int whole = read_ahead(im);
+	if (whole < 0)
+		return error_prefix(&im->err, "message %lu", im->messages + 1);
+	struct arena *a = arena_new(64 * 1024, ARENA_PLAIN);
+	summarize(im, a, whole == 1, &d);
 	struct store_delivered res;
-	if (store_deliver_stream(im->acct, &d, read_message, im, &res, &im->err) != 0)
+	int r = whole == 1
+		? store_deliver(im->acct, &d, im->head.data, im->head.len, &res, &im->err)
+		: store_deliver_stream(im->acct, &d, read_message, im, &res, &im->err);
+	arena_free(&a);
+	if (r != 0)
 		return error_prefix(&im->err, "message %lu (into %s)", im->messages + 1, mailbox);
 	im->messages++;
 	show_progress(im, false);
@@ -162,6 +230,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		return CMD_FAIL;
 	struct import im = {.target = argv[2], .input_size = file_size(argv[3]),
 	                    .progress = isatty(2) == 1};
+	buf_init(&im.head, IMPORT_PARSE_MAX);
 	error_clear(&im.err);
 	struct mailfmt_reader_opts ro = {.mbox_variant = mboxo ? MAILFMT_MBOXO : MAILFMT_MBOXRD};
 	int r = mailfmt_reader_open(kind, argv[3], &ro, &im.reader, &im.err);
@@ -173,6 +242,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		r = import_all(&im);
 	store_close(&im.acct);
 	mailfmt_reader_free(&im.reader);
+	buf_free(&im.head);
 	config_release(&cfg);
 	if (r != 0)
 		return cmd_fail(&cmd_import, "%s (%lu messages imported before)", im.err.msg,

@@ -44,6 +44,16 @@ int db_prepare(struct store_account *a, const char *sql, sqlite3_stmt **st, stru
 	return 0;
 }
 
+int db_prepare_uncached(struct store_account *a, const char *sql, sqlite3_stmt **st,
+                        struct error *err)
+{
+	if (sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return db_fail(a, err, "preparing statement");
+	}
+	return 0;
+}
+
 void db_finish(struct store_account *a, sqlite3_stmt *st)
 {
 	for (size_t i = 0; i < STORE_STMT_CACHE; i++) {

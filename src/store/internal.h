@@ -62,6 +62,12 @@ int db_fail(struct store_account *a, struct error *err, const char *what);
 int db_prepare(struct store_account *a, const char *sql, sqlite3_stmt **st, struct error *err);
 /* Resets a statement back into the cache (or finalizes an uncached one). */
 void db_finish(struct store_account *a, sqlite3_stmt *st);
+
+/* As db_prepare for SQL built at run time: db_prepare caches statements by
+ * the address of their text, which must therefore be a string literal.
+ * db_finish finalizes a statement prepared here. */
+int db_prepare_uncached(struct store_account *a, const char *sql, sqlite3_stmt **st,
+                        struct error *err);
 /* Finalizes every cached statement (before closing the database). */
 void db_cache_free(struct store_account *a);
 /* Static SQL only (no user data). */

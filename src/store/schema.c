@@ -21,7 +21,10 @@
  *  message       mailbox, UID, modseq, flags (bits), keywords (text: sorted,
  *                space-separated atoms), SAVEDATE
  *  expunged      (mailbox, UID, modseq) for QRESYNC VANISHED (RFC 7162 §3.2.10)
- *  fts           FTS5 over subject, addresses, body; rowid = content id
+ *  fts_subject, fts_addresses, fts_body
+ *                FTS5 indexes (rowid = content id), contentless and without
+ *                positions (detail=none): the smallest index that finds the
+ *                messages holding every word of a query (see fts.c)
  */
 #include "store/internal.h"
 
@@ -80,7 +83,9 @@ static const char schema_v1[] =
 	" uid INTEGER NOT NULL,"
 	" modseq INTEGER NOT NULL,"
 	" PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
-	"CREATE VIRTUAL TABLE fts USING fts5(subject, addresses, body);"
+	"CREATE VIRTUAL TABLE fts_subject USING fts5(text, content='', detail=none);"
+	"CREATE VIRTUAL TABLE fts_addresses USING fts5(text, content='', detail=none);"
+	"CREATE VIRTUAL TABLE fts_body USING fts5(text, content='', detail=none);"
 	/* Counts kept by triggers: they change in the same statement as the rows. */
 	"CREATE TRIGGER message_ins AFTER INSERT ON message BEGIN"
 	" UPDATE mailbox SET messages = messages + 1, bytes = bytes + NEW.size,"

@@ -374,9 +374,12 @@ enum store_search_field {
 	STORE_SEARCH_BODY,
 };
 
-/* UIDs (ascending) of messages in the mailbox whose field contains every one
- * of the terms. Each term is quoted as an FTS5 string, so no user text is
- * ever FTS5 syntax. Terms must be 1..STORE_SEARCH_TERMS_MAX. */
+/* UIDs (ascending) of messages in the mailbox whose field (any field for
+ * STORE_SEARCH_ANY) holds every word of every term. Words are what the
+ * index's tokenizer sees (case-insensitive; split at ASCII punctuation and
+ * spaces); there are no phrases or substrings, so IMAP SEARCH, which asks for
+ * substrings, checks its candidates against the messages. Every word is
+ * quoted, so no user text is ever FTS5 syntax. Terms: 1..STORE_SEARCH_TERMS_MAX. */
 int store_search(struct store_account *acct, int64_t mailbox_id, enum store_search_field field,
                  const char *const *terms, size_t nterms, struct store_uids *out,
                  struct error *err);
