@@ -24,7 +24,12 @@ def test_add_keeps_other_settings(world_dir):
         "    Description: test domain\n",
         "    Description: \"test: domain\"\n    LocalpartCatchallSeparator: \"+\"\n").replace(
         "      alice@example.test: {}\n",
-        "      alice@example.test:\n        Mailbox: Lists\n      \"@example.test\": {}\n")
+        "      alice@example.test:\n        Mailbox: Lists\n"
+        "        Rulesets:\n"
+        "          - HeadersRegexp:\n"
+        "              List-Id: \"<dev\\\\.example>\"\n"
+        "            Mailbox: Dev\n"
+        "      \"@example.test\": {}\n")
     s = TernServer(world_dir, domains_conf=domains)
     s.tern("account", "add", "bob", "bob@example.test", check=0)
     text = (s.confdir / "domains.conf").read_text()
@@ -32,6 +37,8 @@ def test_add_keeps_other_settings(world_dir):
     assert 'LocalpartCatchallSeparator: "+"' in text
     assert "Mailbox: Lists" in text
     assert '"@example.test": {}' in text
+    assert 'list-id: "<dev\\\\.example>"' in text and "Mailbox: Dev" in text
+    s.tern("config", "test", check=0)
     assert text.startswith("# domains.conf: domains and accounts")
 
 

@@ -118,3 +118,14 @@ def test_import_errors(tern, world_dir):
     (world_dir / "exists" / "f").write_text("x")
     p = tern.tern("export", "mbox", str(world_dir / "exists"), "alice", check=1)
     assert "exists" in p.stderr
+
+
+def test_import_respects_quota(world_dir):
+    domains = DOMAINS.replace("  bob:\n    Domain: example.test\n",
+                              "  bob:\n    Domain: example.test\n    QuotaMessages: 5\n")
+    s = TernServer(world_dir, domains_conf=domains)
+    p = s.tern("import", "files", "bob", "Inbox", str(CORPUS), check=1)
+    assert "quota exceeded" in p.stderr
+    assert "(5 messages imported before)" in p.stderr
+    v = s.tern("verifydata", str(s.data), check=0)
+    assert "account bob: ok: 5 messages" in v.stdout

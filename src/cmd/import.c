@@ -237,7 +237,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (r == 0)
 		r = serve_as_data_owner(cfg, &im.uid, &im.gid, &im.err);
 	if (r == 0)
-		r = store_open(cfg->st.data_dir, argv[1], &im.acct, &im.err);
+		r = mailbox_io_open_store(cfg, argv[1], &im.acct, &im.err);
 	if (r == 0)
 		r = import_all(&im);
 	store_close(&im.acct);

@@ -41,3 +41,15 @@ int mailbox_io_account(const struct cmd *c, const char *config_path, const char 
 	config_release(cfg_r);
 	return CMD_FAIL;
 }
+
+int mailbox_io_open_store(const struct config *cfg, const char *account,
+                          struct store_account **acct_r, struct error *err)
+{
+	const struct config_account *ca = config_find_account(cfg, account);
+	if (ca == NULL)
+		return error_set(err, ERR_NOTFOUND, "no account \"%s\"", account);
+	if (store_open(cfg->st.data_dir, account, acct_r, err) != 0)
+		return -1;
+	store_set_quota(*acct_r, (uint64_t)ca->quota_mb * 1000000, (uint64_t)ca->quota_messages);
+	return 0;
+}

@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "mailfmt/mailfmt.h"
+#include "store/store.h"
 
 /* Parses a format word: "mbox", "maildir", "zip", "tgz", "files", "auto"
  * (export accepts mbox and maildir only). Returns 0 or -1. */
@@ -17,5 +18,10 @@ int mailbox_io_kind(const char *word, bool for_export, enum mailfmt_kind *kind_r
  * with *cfg_r, or prints the problem and returns CMD_FAIL. */
 int mailbox_io_account(const struct cmd *c, const char *config_path, const char *account,
                        struct config **cfg_r);
+
+/* Opens the store of account (which must be configured) with the quota of
+ * its configuration applied. Returns 0, or -1 with err set. */
+int mailbox_io_open_store(const struct config *cfg, const char *account,
+                          struct store_account **acct_r, struct error *err);
 
 #endif

@@ -79,10 +79,26 @@ struct config_domain {
 	bool localpart_case_sensitive;
 };
 
+struct config_header_regexp {
+	const char *header;               /* map key: a header field name, lower case */
+	const char *regexp;               /* POSIX extended, case-insensitive */
+};
+
+/* A rule choosing the mailbox of a delivery, like mox's rulesets: every
+ * condition given must hold. */
+struct config_ruleset {
+	const char *smtp_mail_from_regexp;        /* the SMTP MAIL FROM address; NULL: any */
+	struct config_header_regexp *headers;     /* each header present and matching */
+	size_t nheaders;
+	const char *mailbox;                      /* where matching messages go */
+};
+
 struct config_destination {
 	const char *address;              /* map key: full address, or "@domain" for a catch-all */
 	const char *mailbox;              /* default "Inbox" */
 	const char *full_name;            /* display name for this address; may be NULL */
+	struct config_ruleset *rulesets;  /* tried in order; the first that matches wins */
+	size_t nrulesets;
 };
 
 struct config_account {
@@ -90,6 +106,8 @@ struct config_account {
 	const char *domain;               /* must be a configured domain */
 	const char *description;
 	const char *full_name;
+	int quota_mb;                     /* most megabytes of mail; 0: no limit */
+	int quota_messages;               /* most messages; 0: no limit */
 	struct config_destination *destinations;
 	size_t ndestinations;
 };
@@ -169,6 +187,15 @@ int config_parse_dynamic_mem(const char *name, const char *data, size_t len,
 int config_account_add(const struct config *cfg, const char *name, const char *address,
                        struct error *err);
 int config_account_remove(const struct config *cfg, const char *name, struct error *err);
+
+/* The mailbox for a message delivered to dest: the Mailbox of the first of
+ * its rulesets whose conditions all hold (SMTPMailFromRegexp against
+ * mail_from, which may be NULL; every HeadersRegexp against some header of
+ * that name among the n (name, unfolded value) pairs), else the
+ * destination's own Mailbox. The result lives in the snapshot. */
+const char *config_destination_mailbox(const struct config_destination *dest,
+                                       const char *mail_from, size_t n,
+                                       const char *const *names, const char *const *values);
 
 /* Lookups in a snapshot; NULL if absent. Domain names compare case-insensitively. */
 const struct config_domain *config_find_domain(const struct config *cfg, const char *name);

@@ -10,6 +10,7 @@
 #include "config/schema.h"
 
 #include <ctype.h>
+#include <regex.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
@@ -131,6 +132,75 @@ static const struct schema domain_schema = {
 	.fields = SCHEMA_FIELDS(domain_fields),
 };
 
+/* ---- Accounts.NAME.Destinations.ADDRESS.Rulesets[] ---- */
+
+/* A POSIX extended regular expression (as config_ruleset_mailbox uses it). */
+static const char *check_regexp(const struct schema_env *env, const char *in, const char **out_r)
+{
+	regex_t re;
+	int r = regcomp(&re, in, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+	if (r != 0) {
+		char msg[128];
+		regerror(r, &re, msg, sizeof(msg));
+		return arena_printf(env->arena, "%s is not a valid regular expression: %s",
+		                    schema_quote(env->arena, in), msg);
+	}
+	regfree(&re);
+	*out_r = in;
+	return NULL;
+}
+
+/* A header field name (RFC 5322 §3.6.8 ftext), stored lower case. */
+static const char *check_header_name(const struct schema_env *env, const char *in,
+                                     const char **out_r)
+{
+	char *low = arena_strdup(env->arena, in);
+	for (char *p = low; *p != '\0'; p++) {
+		if (*p < 33 || *p > 126 || *p == ':')
+			return arena_printf(env->arena, "%s is not a header field name",
+			                    schema_quote(env->arena, in));
+		*p = (char)tolower((unsigned char)*p);
+	}
+	*out_r = low;
+	return low[0] != '\0' ? NULL : "empty header field name";
+}
+
+static const struct schema_field header_regexp_fields[] = {
+	{ .name = "Regexp", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_header_regexp, regexp), .flags = SCHEMA_REQUIRED,
+	  .check = check_regexp,
+	  .doc = "POSIX extended regular expression the header's value must match, ignoring case.",
+	  .example = "^list-name\\." },
+};
+
+static const struct schema header_regexp_schema = {
+	.name = "regular expression", .key_name = "header field name",
+	.size = sizeof(struct config_header_regexp),
+	.key_offset = offsetof(struct config_header_regexp, header), .scalar_value = true,
+	.fields = SCHEMA_FIELDS(header_regexp_fields),
+};
+
+static const struct schema_field ruleset_fields[] = {
+	{ .name = "SMTPMailFromRegexp", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_ruleset, smtp_mail_from_regexp), .check = check_regexp,
+	  .doc = "Regular expression the SMTP MAIL FROM address must match.",
+	  .example = "@lists\\.example\\.org$" },
+	{ .name = "HeadersRegexp", .type = SCHEMA_MAP,
+	  .offset = offsetof(struct config_ruleset, headers),
+	  .count_offset = offsetof(struct config_ruleset, nheaders),
+	  .sub = &header_regexp_schema, .check = check_header_name, .max = 32,
+	  .doc = "Headers that must be present with a value matching a regular expression.",
+	  .example = "list-id" },
+	{ .name = "Mailbox", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_ruleset, mailbox), .flags = SCHEMA_REQUIRED,
+	  .doc = "Mailbox for messages that match.", .example = "Lists" },
+};
+
+static const struct schema ruleset_schema = {
+	.name = "ruleset", .size = sizeof(struct config_ruleset),
+	.fields = SCHEMA_FIELDS(ruleset_fields),
+};
+
 /* ---- Accounts.NAME.Destinations.ADDRESS ---- */
 
 static const struct schema_field destination_fields[] = {
@@ -141,6 +211,11 @@ static const struct schema_field destination_fields[] = {
 	  .offset = offsetof(struct config_destination, full_name),
 	  .doc = "Display name used when sending from this address.",
 	  .example = "Alice Example" },
+	{ .name = "Rulesets", .type = SCHEMA_LIST,
+	  .offset = offsetof(struct config_destination, rulesets),
+	  .count_offset = offsetof(struct config_destination, nrulesets),
+	  .sub = &ruleset_schema, .max = 100,
+	  .doc = "Rules choosing another mailbox by sender or headers; the first that matches wins." },
 };
 
 static const struct schema destination_schema = {
@@ -163,6 +238,14 @@ static const struct schema_field account_fields[] = {
 	{ .name = "FullName", .type = SCHEMA_STRING,
 	  .offset = offsetof(struct config_account, full_name),
 	  .doc = "Display name used when sending.", .example = "Alice Example" },
+	{ .name = "QuotaMB", .type = SCHEMA_INT,
+	  .offset = offsetof(struct config_account, quota_mb),
+	  .def = "0", .min = 0, .max = 100000000,
+	  .doc = "Most megabytes (10^6 bytes) of mail the account may hold; 0: no limit." },
+	{ .name = "QuotaMessages", .type = SCHEMA_INT,
+	  .offset = offsetof(struct config_account, quota_messages),
+	  .def = "0", .min = 0, .max = 1000000000,
+	  .doc = "Most messages the account may hold; 0: no limit." },
 	{ .name = "Destinations", .type = SCHEMA_MAP,
 	  .offset = offsetof(struct config_account, destinations),
 	  .count_offset = offsetof(struct config_account, ndestinations),
