@@ -141,7 +141,9 @@ static int pick_records(struct dns_result *r, struct arena *a, const uint8_t *pk
 	}
 	/* RFC 5321 §5.1: lower preference first; ties in name order so output is
 	 * stable (the SMTP client shuffles equals itself). */
-	if (r->qtype == DNS_TYPE_MX)
+	if (n < 2)
+		;  /* nothing to order; qsort's base must not be NULL */
+	else if (r->qtype == DNS_TYPE_MX)
 		qsort(rrs, n, sizeof(*rrs), cmp_mx);
 	else if (r->qtype == DNS_TYPE_SRV)
 		qsort(rrs, n, sizeof(*rrs), cmp_srv);
