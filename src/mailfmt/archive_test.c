@@ -81,7 +81,7 @@ static void check_mixed(const char *path)
 	assert_int_equal(msgs[2].nkw, 1);
 	assert_string_equal(msgs[2].kw[0], "work");
 	assert_string_equal(msgs[3].mailbox, "old/Archive");
-	assert_string_equal(msgs[3].data.data, "\r\nD: 4\r\n");
+	assert_string_equal(msgs[3].data.data, "Status: R\r\n\r\nD: 4\r\n");
 	assert_int_equal(msgs[3].flags, MAILFMT_SEEN);
 	assert_int_equal(msgs[3].received, 10);
 	assert_string_equal(msgs[4].mailbox, "old/Archive");

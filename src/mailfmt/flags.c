@@ -4,7 +4,8 @@
  *
  * mbox: "Status: RO" (R read -> \Seen; O old, ignored), "X-Status: AFTD"
  * (answered, flagged, draft (T), deleted), "X-Keywords: a, b" (the forms
- * written by mutt and Dovecot). maildir: the ":2," info of the file name
+ * written by mutt and Dovecot), read from the part of the header described
+ * in internal.h, the same for the reader and the writer. maildir: the ":2," info of the file name
  * (https://cr.yp.to/proto/maildir.html): D draft, F flagged, P passed,
  * R replied, S seen, T trashed; Dovecot's lowercase keyword letters.
  */
@@ -83,6 +84,86 @@ unsigned flags_from_xstatus(const char *v, size_t n)
 		}
 	}
 	return f;
+}
+
+/* ---- the flag headers of an mbox message ---- */
+
+bool mbox_hdr_searched(size_t off, size_t len)
+{
+	return off <= MAILFMT_MBOX_HEADER_SCAN_MAX && len <= MBOX_HDR_LINE_MAX;
+}
+
+/* RFC 5322 §3.6.8: field-name ":" with no space before the colon. */
+enum flaghdr flaghdr_of(const char *p, size_t n, size_t *vstart)
+{
+	static const struct {
+		const char *name;
+		enum flaghdr fh;
+	} names[] = {
+		{"status:", FH_STATUS}, {"x-status:", FH_XSTATUS}, {"x-keywords:", FH_XKEYWORDS},
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t len = strlen(names[i].name);
+		if (n >= len && strncasecmp(p, names[i].name, len) == 0) {
+			*vstart = len;
+			return names[i].fh;
+		}
+	}
+	return FH_NONE;
+}
+
+void flagscan_init(struct flagscan *s, struct arena *arena)
+{
+	memset(s, 0, sizeof(*s));
+	s->arena = arena;
+	s->kw = arena_alloc(arena, sizeof(*s->kw));
+	memset(s->kw, 0, sizeof(*s->kw));
+	s->open = FH_NONE;
+	buf_init(&s->val, MBOX_FLAGHDR_MAX);
+}
+
+void flagscan_free(struct flagscan *s)
+{
+	buf_free(&s->val);
+}
+
+/* Value bytes past MBOX_FLAGHDR_MAX are ignored. */
+static void flagscan_value(struct flagscan *s, const char *p, size_t n)
+{
+	size_t room = buf_room(&s->val);
+	(void)buf_append(&s->val, p, n < room ? n : room);
+	(void)buf_append(&s->val, "\n", buf_room(&s->val) > 0 ? 1 : 0);
+}
+
+void flagscan_end(struct flagscan *s)
+{
+	const char *v = s->val.data;
+	size_t n = s->val.len;
+	if (s->open == FH_STATUS)
+		s->status |= flags_from_status(v, n);
+	else if (s->open == FH_XSTATUS)
+		s->xstatus |= flags_from_xstatus(v, n);
+	else if (s->open == FH_XKEYWORDS)
+		kwlist_parse(s->kw, s->arena, v, n);
+	s->open = FH_NONE;
+	buf_reset(&s->val);
+}
+
+enum flaghdr flagscan_line(struct flagscan *s, const char *p, size_t n)
+{
+	if (n > 0 && (p[0] == ' ' || p[0] == '\t') && s->open != FH_NONE) {
+		flagscan_value(s, p, n);  /* RFC 5322 §2.2.3: a folded continuation */
+		return s->open;
+	}
+	flagscan_end(s);
+	size_t vstart;
+	enum flaghdr fh = flaghdr_of(p, n, &vstart);
+	if (fh != FH_NONE) {
+		s->open = fh;
+		s->present[fh] = true;
+		flagscan_value(s, p + vstart, n - vstart);
+	}
+	return fh;
 }
 
 /* Maildir info letters, in the order the spec requires them (ASCII). */

@@ -151,6 +151,61 @@ void kwlist_parse(struct kwlist *l, struct arena *arena, const char *v, size_t n
 unsigned flags_from_status(const char *v, size_t n);
 unsigned flags_from_xstatus(const char *v, size_t n);
 
+/* ---- the flag headers of an mbox message (flags.c) ----
+ *
+ * The reader takes flags from the header as it reads it; the writer checks
+ * the header it is given against the flags it writes. Both look at the same
+ * part of the header, measured on the message as tern stores it (CRLF line
+ * endings, From-unquoted): the lines from the start up to the empty line
+ * that ends the header, as long as each starts within the first
+ * MAILFMT_MBOX_HEADER_SCAN_MAX bytes and is at most MBOX_HDR_LINE_MAX bytes
+ * long with its CRLF. The first line outside ends the scan: it and the rest
+ * pass through unread. A last line without a line ending counts as if it
+ * had one (the writer gives it one). */
+
+/* Longest header line searched, with its CRLF. One byte less than a line
+ * buffer: a line this long is whole in the line reader whether the mbox
+ * has LF or CRLF endings and whether the line is quoted. */
+#define MBOX_HDR_LINE_MAX (FMT_CHUNK - 1)
+/* Longest flag header value kept (Status, X-Status, X-Keywords, folded
+ * lines included); bytes past it are ignored. */
+#define MBOX_FLAGHDR_MAX (16 * 1024)  /* room for MAILFMT_KEYWORDS_MAX keywords */
+
+enum flaghdr { FH_STATUS, FH_XSTATUS, FH_XKEYWORDS, FH_NONE };
+#define FH_COUNT 3
+
+/* Whether a header line at byte offset off of the header, len bytes long
+ * with its CRLF, is searched (see above). */
+bool mbox_hdr_searched(size_t off, size_t len);
+
+/* Which flag header a line starts ("Status:", any case), and where its
+ * value starts; FH_NONE for another line. */
+enum flaghdr flaghdr_of(const char *p, size_t n, size_t *vstart);
+
+/* What the flag headers of one header say, read line by line. */
+struct flagscan {
+	unsigned status;        /* flags from Status (\Seen) */
+	unsigned xstatus;       /* flags from X-Status */
+	struct kwlist *kw;      /* from X-Keywords, in the arena */
+	bool present[FH_COUNT]; /* a line of that name was seen */
+	enum flaghdr open;      /* the field being read, FH_NONE if another */
+	struct buf val;         /* its value so far (MBOX_FLAGHDR_MAX) */
+	struct arena *arena;
+};
+
+/* Starts a scan; keywords are allocated in arena. Free with flagscan_free. */
+void flagscan_init(struct flagscan *s, struct arena *arena);
+void flagscan_free(struct flagscan *s);
+
+/* Takes one searched header line, without its line ending (not empty: the
+ * empty line ends the header). Returns the flag header the line starts or
+ * continues (RFC 5322 §2.2.3 folding), FH_NONE if it belongs to another
+ * field. */
+enum flaghdr flagscan_line(struct flagscan *s, const char *p, size_t n);
+
+/* Ends the scan: the last field's value is read. */
+void flagscan_end(struct flagscan *s);
+
 /* Parses the date of an mbox "From " line (the whole line, n bytes).
  * Returns Unix seconds or -1. */
 int64_t mbox_from_date(const char *line, size_t n);

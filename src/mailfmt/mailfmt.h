@@ -13,12 +13,14 @@
  * so readers turn each bare LF into CRLF; an existing CRLF is kept and a lone
  * CR is left as it is (no line ending is invented for it). Writers use the
  * local convention of the formats: each CRLF becomes LF, a lone CR stays.
+ * Reading never changes a message beyond line endings and mbox From-quoting.
  * A round trip (write, then read back) gives the same bytes, apart from line
- * endings, with these documented exceptions: in mbox, the flag headers
- * (Status, X-Status, X-Keywords) are removed on reading, and a message that
- * does not end in a line ending gets one; in both formats a lone CR right
- * before a CRLF ("\r\r\n") comes back as CRLF, since an LF file cannot tell
- * a CR followed by a line end from a CRLF line end.
+ * endings, with these documented exceptions: in mbox, a message that does
+ * not end in a line ending gets one, and flag headers that disagree with the
+ * flags written are replaced or added (see below); in both formats a lone CR
+ * right before a CRLF ("\r\r\n") comes back as CRLF, since an LF file
+ * cannot tell a CR followed by a line end from a CRLF line end. So an mbox
+ * imported and exported again, flags unchanged, gives the same messages.
  *
  * mbox (see mbox_read.c for the details). Messages start at a line beginning
  * "From " that is the first line of the file or follows an empty line; the
@@ -32,9 +34,11 @@
  * is original text there). The "From " line's date (asctime form, taken as
  * UTC) is the received time. Status: R sets \Seen (O is ignored); X-Status:
  * A \Answered, F \Flagged, T \Draft, D \Deleted; X-Keywords: keywords
- * separated by commas or spaces. These three headers are removed from the
- * message when found within the first MAILFMT_MBOX_HEADER_SCAN_MAX bytes
- * of its header; after that the header streams through unchanged.
+ * separated by commas or spaces (several lines of a name add up). These
+ * headers are read from the header lines that start within the first
+ * MAILFMT_MBOX_HEADER_SCAN_MAX bytes of the message, up to the first line
+ * of 64 KiB or more (a last line without line ending counts); the rest of
+ * the header streams through unread. They stay in the message as they are.
  *
  * maildir. Files in new/ and cur/ (tmp/ is ignored), in the order of the
  * leading timestamp of their names (then the rest of the name, comparing
@@ -57,7 +61,13 @@
  * Writers (see writer.c) produce DESTDIR/NAME.mbox files, or maildirs
  * DESTDIR/NAME/{cur,new,tmp} with hierarchy as nested directories ("a/b" is
  * DESTDIR/a/b.mbox or DESTDIR/a/b/cur/...), so that the readers read their
- * output back under the same names. Maildir file names are
+ * output back under the same names. The mbox writer holds the header of a
+ * message (up to the same MAILFMT_MBOX_HEADER_SCAN_MAX) and makes its flag
+ * headers agree with the flags and keywords: lines that already agree stay
+ * byte for byte, one that disagrees is replaced where it stands (later
+ * lines of its name dropped), a missing one is added when it carries a flag
+ * (before the empty line ending the header, or at its top when there is
+ * none in that part); see writer.c. Maildir file names are
  * "TIME.PID_N.HOST:2,FLAGS" in cur/, TIME being the received time, which is
  * also set as the file's modification time.
  */
@@ -81,8 +91,9 @@
 #define MAILFMT_KEYWORDS_MAX 64
 /* Longest keyword kept (IMAP servers allow a few hundred bytes at most). */
 #define MAILFMT_KEYWORD_LEN_MAX 128
-/* Most header bytes of an mbox message searched for the flag headers: the
- * header is held in memory while it is searched. */
+/* Most header bytes of an mbox message searched for the flag headers, on
+ * reading and writing: the header is held in memory while it is searched
+ * (by the writer, up to twice this, as given with lone CRs). */
 #define MAILFMT_MBOX_HEADER_SCAN_MAX (256 * 1024)
 /* Most mailboxes in one source or one export. */
 #define MAILFMT_MAILBOXES_MAX 100000

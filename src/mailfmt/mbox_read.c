@@ -18,6 +18,13 @@
  * FMT_CHUNK bytes, so a quoted line whose '>' run is longer than that keeps
  * its quoting (a theoretical case).
  *
+ * Flags: Status, X-Status and X-Keywords in the searched part of the header
+ * (internal.h, flags.c) give the flags and keywords of the message. These
+ * lines stay in the message: what is stored is the source message, apart
+ * from line endings (CRLF) and From-unquoting. The writer keeps them when
+ * they still agree with the flags (writer.c), so an unchanged message
+ * comes back byte for byte.
+ *
  * Memory: one line buffer (FMT_CHUNK), the message header while it is
  * searched for the flag headers (MAILFMT_MBOX_HEADER_SCAN_MAX), and the
  * converted output of one piece. Nothing depends on the message or file size.
@@ -30,11 +37,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* Longest flag header value kept (Status, X-Status, X-Keywords). */
-#define MBOX_FLAGHDR_MAX (16 * 1024)  /* room for MAILFMT_KEYWORDS_MAX keywords */
 #define OUT_MAX (MAILFMT_MBOX_HEADER_SCAN_MAX + 2 * FMT_CHUNK + 16)
-
-enum flaghdr { FH_NONE, FH_STATUS, FH_XSTATUS, FH_XKEYWORDS };
 
 struct mbox_rd {
 	struct linerd lr;
@@ -51,9 +54,6 @@ struct mbox_rd {
 	int64_t next_received;
 	struct buf out;
 	size_t out_off;
-	/* header scan */
-	enum flaghdr fh;
-	struct buf fhval;
 };
 
 struct mbox_rd *mbox_rd_new(struct fmt_src *src, const struct mailfmt_reader_opts *opts)
@@ -66,7 +66,6 @@ struct mbox_rd *mbox_rd_new(struct fmt_src *src, const struct mailfmt_reader_opt
 	m->split_any = opts->mbox_split_any_from;
 	m->bol = true;
 	buf_init(&m->out, OUT_MAX);
-	buf_init(&m->fhval, MBOX_FLAGHDR_MAX);
 	return m;
 }
 
@@ -76,7 +75,6 @@ void mbox_rd_free(struct mbox_rd **mp)
 	if (m == NULL)
 		return;
 	buf_free(&m->out);
-	buf_free(&m->fhval);
 	free(m);
 	*mp = NULL;
 }
@@ -167,84 +165,23 @@ static int find_first_from(struct mbox_rd *m, struct error *err)
 
 /* ---- header scan: the flag headers ---- */
 
-static enum flaghdr flaghdr_of(const char *p, size_t n, size_t *vstart)
-{
-	static const struct {
-		const char *name;
-		enum flaghdr fh;
-	} names[] = {
-		{"status:", FH_STATUS}, {"x-status:", FH_XSTATUS}, {"x-keywords:", FH_XKEYWORDS},
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		size_t len = strlen(names[i].name);
-		if (n >= len && strncasecmp(p, names[i].name, len) == 0) {
-			*vstart = len;
-			return names[i].fh;
-		}
-	}
-	return FH_NONE;
-}
-
-static void flaghdr_apply(struct mbox_rd *m, struct arena *a, struct mailfmt_msg *msg,
-                          struct kwlist *kw)
-{
-	const char *v = m->fhval.data;
-	size_t n = m->fhval.len;
-	if (m->fh == FH_STATUS)
-		msg->flags |= flags_from_status(v, n);
-	else if (m->fh == FH_XSTATUS)
-		msg->flags |= flags_from_xstatus(v, n);
-	else if (m->fh == FH_XKEYWORDS)
-		kwlist_parse(kw, a, v, n);
-	m->fh = FH_NONE;
-	buf_reset(&m->fhval);
-}
-
-/* Value bytes past MBOX_FLAGHDR_MAX are ignored (the header is still removed). */
-static void flaghdr_value(struct mbox_rd *m, const char *p, size_t n)
-{
-	size_t room = buf_room(&m->fhval);
-	(void)buf_append(&m->fhval, p, n < room ? n : room);
-}
-
-/* Handles one complete header line. Returns true when the header scan ends. */
-static bool header_line(struct mbox_rd *m, struct arena *a, struct mailfmt_msg *msg,
-                        struct kwlist *kw, const char *p, size_t n)
-{
-	if ((p[0] == ' ' || p[0] == '\t') && m->fh != FH_NONE) {
-		flaghdr_value(m, p, n);  /* RFC 5322 §2.2.3: folded continuation */
-		return false;
-	}
-	if (m->fh != FH_NONE)
-		flaghdr_apply(m, a, msg, kw);
-	if (is_blank(p, n, true)) {
-		m->pending_blank = true;  /* the header/body separator, or a message separator */
-		return true;
-	}
-	size_t vstart;
-	enum flaghdr fh = flaghdr_of(p, n, &vstart);
-	if (fh != FH_NONE) {
-		m->fh = fh;
-		flaghdr_value(m, p + vstart, n - vstart);
-		return false;
-	}
-	emit_line(m, p, n, true);
-	return m->out.len > MAILFMT_MBOX_HEADER_SCAN_MAX;
-}
-
-/* Reads the header of the message after a "From " line into out. */
+/* Reads the header of the message after a "From " line into out, taking
+ * flags from the flag headers of its searched part (internal.h). Every
+ * line is kept in the message as it is. */
 static int header_scan(struct mbox_rd *m, struct arena *a, struct mailfmt_msg *msg,
                        struct error *err)
 {
-	struct kwlist *kw = arena_alloc(a, sizeof(*kw));
-	bool done = false;
-	while (!done) {
+	struct flagscan fs;
+	flagscan_init(&fs, a);
+	for (;;) {
 		const char *p;
 		size_t n;
 		bool complete;
 		int r = linerd_next(&m->lr, &p, &n, &complete, err);
-		if (r < 0)
+		if (r < 0) {
+			flagscan_free(&fs);
 			return -1;
+		}
 		if (r == 0) {
 			m->eof = true;
 			m->msg_ended = true;
@@ -252,28 +189,47 @@ static int header_scan(struct mbox_rd *m, struct arena *a, struct mailfmt_msg *m
 		}
 		if (m->split_any && m->bol && is_from(p, n)) {
 			m->msg_ended = true;  /* a message of only a header */
-			if (take_from_line(m, p, n, complete, err) < 0)
+			if (take_from_line(m, p, n, complete, err) < 0) {
+				flagscan_free(&fs);
 				return -1;
+			}
 			break;
 		}
-		if (!complete) {
-			if (m->fh != FH_NONE)
-				flaghdr_apply(m, a, msg, kw);
-			emit_line(m, p, n, false);  /* a long line: stop scanning */
+		/* the last bytes of the input, without a line ending */
+		bool last = !complete && m->lr.eof && m->lr.start == m->lr.end;
+		if (!complete && !last) {
+			emit_line(m, p, n, false);  /* a long line: stop searching */
 			break;
 		}
-		done = header_line(m, a, msg, kw, p, n);
+		if (is_blank(p, n, complete)) {
+			m->pending_blank = true;  /* the header/body separator, or a message separator */
+			break;
+		}
+		size_t off = m->out.len;
+		emit_line(m, p, n, complete);
+		/* the line as stored, without its CRLF (a last line: without a
+		 * lone CR, which the writer makes the CR of a CRLF) */
+		const char *line = m->out.data + off;
+		size_t len = m->out.len - off;
+		if (complete)
+			len -= 2;
+		else if (len > 0 && line[len - 1] == '\r')
+			len--;
+		if (!mbox_hdr_searched(off, len + 2))
+			break;
+		(void)flagscan_line(&fs, line, len);
 	}
-	if (m->fh != FH_NONE)
-		flaghdr_apply(m, a, msg, kw);
-	msg->nkeywords = kw->n;
-	msg->keywords = kw->kw;
-	if (kw->dropped > 0) {
+	flagscan_end(&fs);
+	msg->flags = fs.status | fs.xstatus;
+	msg->nkeywords = fs.kw->n;
+	msg->keywords = fs.kw->kw;
+	if (fs.kw->dropped > 0) {
 		struct log_line *l = log_begin(LOG_WARN, "mailfmt", "import: keywords dropped");
-		log_uint(l, "count", kw->dropped);
+		log_uint(l, "count", fs.kw->dropped);
 		log_uint(l, "offset", m->lr.src->consumed);
 		log_end(l);
 	}
+	flagscan_free(&fs);
 	return 0;
 }
 

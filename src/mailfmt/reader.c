@@ -149,7 +149,8 @@ static const char **list_dir(struct arena *a, const char *dir, size_t *n_r,
 		names[n++] = arena_strdup(a, de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	const char **out = arena_alloc(a, (n + 1) * sizeof(*out));
 	if (n > 0)
 		memcpy(out, names, n * sizeof(*out));
@@ -375,14 +376,16 @@ static int open_mailbox(struct mailfmt_reader *r, const struct mbx *m, struct er
 	if (m->kind == MAILFMT_FILES) {
 		if (list_files(r, m->path, err) < 0)
 			return -1;
-		qsort(r->files, r->nfiles, sizeof(*r->files), cmp_str);
+		if (r->nfiles > 1)  /* qsort's base must not be NULL, even for 0 items */
+			qsort(r->files, r->nfiles, sizeof(*r->files), cmp_str);
 		return 0;
 	}
 	read_keywords_file(r, m->path);
 	if (list_files(r, arena_printf(r->box_arena, "%s/new", m->path), err) < 0 ||
 	    list_files(r, arena_printf(r->box_arena, "%s/cur", m->path), err) < 0)
 		return -1;
-	qsort(r->files, r->nfiles, sizeof(*r->files), cmp_maildir);
+	if (r->nfiles > 1)
+		qsort(r->files, r->nfiles, sizeof(*r->files), cmp_maildir);
 	return 0;
 }
 

@@ -9,9 +9,35 @@
  * Messages are converted from CRLF to LF (a lone CR is kept).
  *
  * mbox (mboxrd): each message is "From MAILER-DAEMON <asctime, UTC>", then
- * Status, X-Status and X-Keywords headers from its flags, then the message
- * with every line matching /^>*From / given one more '>', then an empty
- * line. A message without a final line ending gets one.
+ * the message with every line matching /^>*From / given one more '>', then
+ * an empty line. A message without a final line ending gets one.
+ *
+ * mbox flag headers. The flags and keywords of a message are written as
+ * Status (R for \Seen, then O), X-Status (A F T D) and X-Keywords (keywords
+ * separated by spaces, folded before 78 columns). The header of the message
+ * is held while its searched part (internal.h: the part the reader takes
+ * flags from, at most MAILFMT_MBOX_HEADER_SCAN_MAX bytes and lines of at
+ * most MBOX_HDR_LINE_MAX; past it the rest streams as body) is checked,
+ * name by name:
+ *   - lines of that name present, and what they say together (as the reader
+ *     reads them: Status R, X-Status letters, the set of X-Keywords, any
+ *     case, whitespace and order ignored) equals the flags to write: every
+ *     line stays byte for byte, folded continuation lines included;
+ *   - present but different: the first line of that name (with its
+ *     continuation lines) is replaced where it stands by a generated one,
+ *     and later lines of that name are dropped;
+ *   - absent: a generated line is added only if it says something (Status
+ *     for \Seen, X-Status for any of A F T D, X-Keywords for keywords), just
+ *     before the empty line that ends the header; when the searched part
+ *     does not end with that line (a message without a body, or a header
+ *     past the limits), at the top of the header, before its first field.
+ * So a message whose flag headers agree with its flags, as every message
+ * read from an mbox and not changed since, is written byte for byte (apart
+ * from line endings and quoting). The parsing is the reader's own (flags.c),
+ * so what is written reads back as the flags that were written. Limitation:
+ * in a header longer than the limit, added or replaced lines move later
+ * lines, which can move a flag header near the limit out of the searched
+ * part.
  *
  * maildir: each message is written to tmp/, synced, given the received
  * time as modification time, renamed to cur/TIME.PID_N.HOST:2,FLAGS and its
@@ -37,6 +63,13 @@
 
 /* Output staged before a write(2) or archive write. */
 #define WR_BUF FMT_CHUNK
+/* Bytes of a header line without LF that make it longer than
+ * MBOX_HDR_LINE_MAX however it reads back (at most two CRs before the LF
+ * are dropped, then CRLF is added). */
+#define HDR_LINE_RAW_MAX (MBOX_HDR_LINE_MAX + 1)
+/* The held header: the searched part plus one line; a searched line is at
+ * most one byte longer as given than as read back, and at least 3 bytes. */
+#define HDR_HELD_MAX (2 * MAILFMT_MBOX_HEADER_SCAN_MAX + 2 * FMT_CHUNK)
 
 struct mailfmt_writer {
 	enum mailfmt_kind kind;
@@ -60,6 +93,16 @@ struct mailfmt_writer {
 	const char *tmp_path, *final_path;
 	int64_t received;
 	bool held_cr;
+	struct arena *msg_arena;  /* the open message's keywords */
+	/* mbox: the header of the open message, held while it is searched */
+	bool hdr_on;              /* still taking the searched part */
+	bool hdr_blank;           /* that part ends at the empty line */
+	struct buf hdr;           /* the bytes taken, as given (CRLF) */
+	size_t hdr_line;          /* where the line being taken starts in hdr */
+	size_t hdr_off;           /* ...and its offset as read back */
+	size_t hdr_end;           /* end of the searched part in hdr */
+	unsigned want_flags;      /* the flags and keywords to write */
+	struct kwlist *want_kw;
 	bool bol;                 /* mbox quoting: at a line start */
 	size_t gt, from_match;    /* mbox quoting: '>' run, bytes of "From " */
 	char last;
@@ -398,31 +441,22 @@ static int maildir_begin(struct mailfmt_writer *w, unsigned flags, const char *c
 static int mbox_begin(struct mailfmt_writer *w, unsigned flags, const char *const *kws,
                       size_t nkws, struct error *err)
 {
+	w->want_flags = flags;
+	w->want_kw = arena_alloc(w->msg_arena, sizeof(*w->want_kw));
+	memset(w->want_kw, 0, sizeof(*w->want_kw));
+	for (size_t i = 0; i < nkws; i++)
+		if (kw_ok(kws[i]))
+			kwlist_add(w->want_kw, w->msg_arena, kws[i], strlen(kws[i]));
+	w->hdr_on = true;
+	w->hdr_blank = false;
+	buf_reset(&w->hdr);
+	w->hdr_line = w->hdr_off = w->hdr_end = 0;
 	time_t t = w->received >= 0 ? (time_t)w->received : time(NULL);
 	struct tm tm;
-	char date[64];
+	char line[128];
 	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-	struct buf b;
-	buf_init(&b, BUF_UNBOUNDED);
-	buf_appendf(&b, "From MAILER-DAEMON %s\nStatus: %sO\n", date,
-	            (flags & MAILFMT_SEEN) ? "R" : "");
-	if (flags & (MAILFMT_ANSWERED | MAILFMT_FLAGGED | MAILFMT_DRAFT | MAILFMT_DELETED))
-		buf_appendf(&b, "X-Status: %s%s%s%s\n", (flags & MAILFMT_ANSWERED) ? "A" : "",
-		            (flags & MAILFMT_FLAGGED) ? "F" : "", (flags & MAILFMT_DRAFT) ? "T" : "",
-		            (flags & MAILFMT_DELETED) ? "D" : "");
-	const char *sep = "X-Keywords: ";
-	for (size_t i = 0; i < nkws && i < MAILFMT_KEYWORDS_MAX; i++) {
-		if (!kw_ok(kws[i]))
-			continue;
-		buf_appendf(&b, "%s%s", sep, kws[i]);
-		sep = " ";
-	}
-	if (sep[0] == ' ' && sep[1] == '\0')
-		buf_append_str(&b, "\n");
-	int r = put(w, b.data, b.len, err);
-	buf_free(&b);
-	return r;
+	size_t n = strftime(line, sizeof(line), "From MAILER-DAEMON %a %b %e %H:%M:%S %Y\n", &tm);
+	return put(w, line, n, err);
 }
 
 int mailfmt_writer_begin(struct mailfmt_writer *w, const char *mailbox, unsigned flags,
@@ -437,6 +471,7 @@ int mailfmt_writer_begin(struct mailfmt_writer *w, const char *mailbox, unsigned
 		if (box_close(w, err) < 0 || box_open(w, mailbox, err) < 0)
 			return -1;
 	}
+	arena_reset(w->msg_arena);
 	w->received = received;
 	w->held_cr = false;
 	w->bol = true;
@@ -462,12 +497,9 @@ static int write_lf(struct mailfmt_writer *w, const char *p, size_t n, struct er
 	return 0;
 }
 
-int mailfmt_writer_write(struct mailfmt_writer *w, const void *data, size_t n,
-                         struct error *err)
+/* Writes message bytes (CRLF) converted to LF, quoted for mbox. */
+static int write_conv(struct mailfmt_writer *w, const char *p, size_t n, struct error *err)
 {
-	if (!w->in_msg)
-		return error_set(err, ERR_INVALID, "no message is open");
-	const char *p = data;
 	char conv[4096 + 1];
 	while (n > 0) {
 		size_t k = n < sizeof(conv) - 1 ? n : sizeof(conv) - 1;
@@ -478,6 +510,235 @@ int mailfmt_writer_write(struct mailfmt_writer *w, const void *data, size_t n,
 		n -= k;
 	}
 	return 0;
+}
+
+/* ---- mbox: the flag headers of a message ---- */
+
+/* The length of a header line of n bytes as it reads back, without its line
+ * ending: the LF goes, with the CR of a CRLF, and one more CR before it
+ * (written "\r\n", it reads back as the line ending). A last line without
+ * LF gets one from the writer, so one CR goes. */
+static size_t hdr_body_len(const char *p, size_t n)
+{
+	int crs = 1;
+	if (n > 0 && p[n - 1] == '\n') {
+		n--;
+		crs = 2;
+	}
+	for (; crs > 0 && n > 0 && p[n - 1] == '\r'; crs--)
+		n--;
+	return n;
+}
+
+/* The searched part ends at byte at of the held header. */
+static void hdr_stop(struct mailfmt_writer *w, size_t at, bool blank)
+{
+	w->hdr_on = false;
+	w->hdr_end = at;
+	w->hdr_blank = blank;
+}
+
+/* The line from hdr_line to the end of hdr was taken (whole, or the last
+ * line of the message): is it searched, and does the searched part end? */
+static void hdr_line_end(struct mailfmt_writer *w)
+{
+	const char *line = w->hdr.data + w->hdr_line;
+	size_t raw = w->hdr.len - w->hdr_line;
+	size_t len = hdr_body_len(line, raw);
+	if (len == 0 || !mbox_hdr_searched(w->hdr_off, len + 2)) {
+		hdr_stop(w, w->hdr_line, len == 0 && line[raw - 1] == '\n');
+		return;
+	}
+	w->hdr_off += len + 2;
+	w->hdr_line = w->hdr.len;
+	if (w->hdr_off > MAILFMT_MBOX_HEADER_SCAN_MAX)
+		hdr_stop(w, w->hdr.len, false);  /* the next line is not searched */
+}
+
+/* Holds message bytes while the searched part of the header lasts. Returns
+ * the bytes taken. */
+static size_t hdr_take(struct mailfmt_writer *w, const char *p, size_t n)
+{
+	size_t used = 0;
+	while (used < n && w->hdr_on) {
+		size_t k = n - used, room = HDR_LINE_RAW_MAX - (w->hdr.len - w->hdr_line);
+		if (k > room)
+			k = room;
+		const char *lf = memchr(p + used, '\n', k);
+		if (lf != NULL)
+			k = (size_t)(lf - (p + used)) + 1;
+		if (buf_append(&w->hdr, p + used, k) < 0)
+			abort();  /* HDR_HELD_MAX covers the searched part and a line */
+		used += k;
+		if (lf != NULL)
+			hdr_line_end(w);
+		else if (w->hdr.len - w->hdr_line == HDR_LINE_RAW_MAX)
+			hdr_stop(w, w->hdr_line, false);  /* a long line */
+	}
+	return used;
+}
+
+/* The next line of the held header at off: *n bytes with its LF, *len as
+ * read back without line ending. */
+static const char *hdr_next(const struct mailfmt_writer *w, size_t off, size_t *n, size_t *len)
+{
+	const char *p = w->hdr.data + off;
+	const char *lf = memchr(p, '\n', w->hdr_end - off);
+	*n = lf != NULL ? (size_t)(lf - p) + 1 : w->hdr_end - off;
+	*len = hdr_body_len(p, *n);
+	return p;
+}
+
+static bool kw_same(const struct kwlist *a, const struct kwlist *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		size_t j = 0;
+		while (j < b->n && strcasecmp(a->kw[i], b->kw[j]) != 0)
+			j++;
+		if (j == b->n)
+			return false;
+	}
+	return true;
+}
+
+static const unsigned XSTATUS_FLAGS = MAILFMT_ANSWERED | MAILFMT_FLAGGED | MAILFMT_DRAFT |
+                                      MAILFMT_DELETED;
+
+/* Appends the generated line for fh (CRLF), from the flags to write. */
+static void flaghdr_gen(struct mailfmt_writer *w, enum flaghdr fh, struct buf *b)
+{
+	unsigned f = w->want_flags;
+	if (fh == FH_STATUS) {
+		buf_appendf(b, "Status: %sO\r\n", (f & MAILFMT_SEEN) ? "R" : "");
+	} else if (fh == FH_XSTATUS) {
+		buf_appendf(b, "X-Status: %s%s%s%s\r\n", (f & MAILFMT_ANSWERED) ? "A" : "",
+		            (f & MAILFMT_FLAGGED) ? "F" : "", (f & MAILFMT_DRAFT) ? "T" : "",
+		            (f & MAILFMT_DELETED) ? "D" : "");
+	} else {
+		/* RFC 5322 §2.1.1: lines should stay within 78 characters */
+		size_t col = strlen("X-Keywords:");
+		buf_append_str(b, "X-Keywords:");
+		for (size_t i = 0; i < w->want_kw->n; i++) {
+			size_t len = strlen(w->want_kw->kw[i]);
+			if (i > 0 && col + 1 + len > 78) {
+				buf_append_str(b, "\r\n");
+				col = 0;
+			}
+			buf_appendf(b, " %s", w->want_kw->kw[i]);
+			col += 1 + len;
+		}
+		buf_append_str(b, w->want_kw->n == 0 ? " \r\n" : "\r\n");
+	}
+}
+
+/* Whether the flag header fh says something, so that it is added when the
+ * header has none. */
+static bool flaghdr_needed(const struct mailfmt_writer *w, enum flaghdr fh)
+{
+	if (fh == FH_STATUS)
+		return (w->want_flags & MAILFMT_SEEN) != 0;
+	if (fh == FH_XSTATUS)
+		return (w->want_flags & XSTATUS_FLAGS) != 0;
+	return w->want_kw->n > 0;
+}
+
+/* Which names keep their lines (keep), and which get a line added (add). */
+static void hdr_decide(struct mailfmt_writer *w, bool *keep, bool *add)
+{
+	struct flagscan fs;
+	flagscan_init(&fs, w->msg_arena);
+	for (size_t off = 0, n, len; off < w->hdr_end; off += n) {
+		const char *line = hdr_next(w, off, &n, &len);
+		(void)flagscan_line(&fs, line, len);
+	}
+	flagscan_end(&fs);
+	bool same[FH_COUNT] = {
+		(fs.status & MAILFMT_SEEN) == (w->want_flags & MAILFMT_SEEN),
+		fs.xstatus == (w->want_flags & XSTATUS_FLAGS),
+		kw_same(fs.kw, w->want_kw),
+	};
+	for (int i = 0; i < FH_COUNT; i++) {
+		keep[i] = !fs.present[i] || same[i];
+		add[i] = !fs.present[i] && flaghdr_needed(w, (enum flaghdr)i);
+	}
+	flagscan_free(&fs);
+}
+
+/* Where added lines go: before the empty line ending the header, else
+ * before the first line that starts a field (not a continuation). */
+static size_t hdr_insert_at(const struct mailfmt_writer *w)
+{
+	if (w->hdr_blank)
+		return w->hdr_end;
+	for (size_t off = 0, n, len; off < w->hdr_end; off += n) {
+		const char *line = hdr_next(w, off, &n, &len);
+		if (line[0] != ' ' && line[0] != '\t')
+			return off;
+	}
+	return w->hdr_end;
+}
+
+static void hdr_added(struct mailfmt_writer *w, const bool *add, struct buf *out)
+{
+	for (int i = 0; i < FH_COUNT; i++)
+		if (add[i])
+			flaghdr_gen(w, (enum flaghdr)i, out);
+}
+
+/* Writes the held header with its flag headers made to agree with the
+ * flags, then the rest of what is held. */
+static int hdr_flush(struct mailfmt_writer *w, struct error *err)
+{
+	bool keep[FH_COUNT], add[FH_COUNT], done[FH_COUNT] = {false};
+	hdr_decide(w, keep, add);
+	size_t ins = hdr_insert_at(w);
+	struct buf out;
+	buf_init(&out, BUF_UNBOUNDED);  /* the header with its changes: bounded by hdr */
+	enum flaghdr cur = FH_NONE;
+	for (size_t off = 0, n, len; off < w->hdr_end; off += n) {
+		const char *line = hdr_next(w, off, &n, &len);
+		if (off == ins)
+			hdr_added(w, add, &out);
+		size_t vstart;
+		/* the same fields as flagscan_line finds */
+		if (!((line[0] == ' ' || line[0] == '\t') && cur != FH_NONE))
+			cur = flaghdr_of(line, len, &vstart);
+		if (cur != FH_NONE && !keep[cur]) {
+			if (!done[cur])
+				flaghdr_gen(w, cur, &out);
+			done[cur] = true;
+			continue;
+		}
+		buf_append(&out, line, n);
+	}
+	if (ins == w->hdr_end) {
+		if (out.len > 0 && out.data[out.len - 1] != '\n')
+			buf_append_str(&out, "\r\n");  /* the last line, ended as it would be */
+		hdr_added(w, add, &out);
+	}
+	buf_append(&out, w->hdr.data + w->hdr_end, w->hdr.len - w->hdr_end);
+	int r = write_conv(w, out.data, out.len, err);
+	buf_free(&out);
+	buf_reset(&w->hdr);
+	return r;
+}
+
+int mailfmt_writer_write(struct mailfmt_writer *w, const void *data, size_t n,
+                         struct error *err)
+{
+	if (!w->in_msg)
+		return error_set(err, ERR_INVALID, "no message is open");
+	const char *p = data;
+	if (w->kind == MAILFMT_MBOX && w->hdr_on) {
+		size_t k = hdr_take(w, p, n);
+		p += k;
+		n -= k;
+		if (!w->hdr_on && hdr_flush(w, err) < 0)
+			return -1;
+	}
+	return write_conv(w, p, n, err);
 }
 
 static int maildir_end_dir(struct mailfmt_writer *w, struct error *err)
@@ -504,6 +765,14 @@ int mailfmt_writer_end(struct mailfmt_writer *w, struct error *err)
 	if (!w->in_msg)
 		return error_set(err, ERR_INVALID, "no message is open");
 	w->in_msg = false;
+	if (w->kind == MAILFMT_MBOX && w->hdr_on) {
+		if (w->hdr.len > w->hdr_line)
+			hdr_line_end(w);  /* the last line, without line ending */
+		if (w->hdr_on)
+			hdr_stop(w, w->hdr.len, false);
+		if (hdr_flush(w, err) < 0)
+			return -1;
+	}
 	if (w->held_cr && write_lf(w, "\r", 1, err) < 0)
 		return -1;
 	w->held_cr = false;
@@ -569,6 +838,8 @@ int mailfmt_writer_open(enum mailfmt_kind kind, enum mailfmt_archive archive,
 	w->mbox_fd = w->msg_fd = -1;
 	w->arena = arena_new(4096, ARENA_PLAIN);
 	w->box_arena = arena_new(4096, ARENA_PLAIN);
+	w->msg_arena = arena_new(4096, ARENA_PLAIN);
+	buf_init(&w->hdr, HDR_HELD_MAX);
 	host_name(w->host, sizeof(w->host));
 	int r = archive == MAILFMT_ARCHIVE_NONE ? dest_dir_prepare(dest, err)
 	                                        : arc_wr_open(archive, dest, &w->arc, err);
@@ -608,6 +879,8 @@ void mailfmt_writer_free(struct mailfmt_writer **wp)
 	free(w->dest);
 	arena_free(&w->arena);
 	arena_free(&w->box_arena);
+	arena_free(&w->msg_arena);
+	buf_free(&w->hdr);
 	free(w);
 	*wp = NULL;
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <strings.h>
 #include <cmocka.h>
 
 static struct tmsg msgs[TMSG_MAX];
@@ -75,18 +76,20 @@ static void test_mbox_bytes(void **state)
 		assert_int_equal(mailfmt_writer_close(&w, &e), 0);
 		assert_null(w);
 		assert_file(dir, "Inbox.mbox",
-		            "From MAILER-DAEMON Thu Jan  1 00:00:10 1970\nStatus: RO\nX-Status: F\n"
-		            "X-Keywords: work $Junk\nSubject: a\n\n>From me\n>>From you\n>>>From x\n"
+		            "From MAILER-DAEMON Thu Jan  1 00:00:10 1970\nSubject: a\nStatus: RO\n"
+		            "X-Status: F\nX-Keywords: work $Junk\n\n>From me\n>>From you\n>>>From x\n"
 		            ">Fro\n\nlone\rcr\nend\n\n"
-		            "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nStatus: O\n\n");
+		            "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n\n");
+		/* no empty line ends the header: added lines go at its top */
 		assert_file(dir, "a/b.mbox",
-		            "From MAILER-DAEMON Fri Aug 23 02:32:53 2002\nStatus: O\nX-Status: ATD\n"
-		            "x\n\n");
+		            "From MAILER-DAEMON Fri Aug 23 02:32:53 2002\nX-Status: ATD\nx\n\n");
 		int n = t_read_all(MAILFMT_AUTO, dir, msgs, &e);
 		assert_int_equal(n, 3);
 		assert_string_equal(msgs[0].mailbox, "Inbox");
-		assert_string_equal(msgs[0].data.data, "Subject: a\r\n\r\nFrom me\r\n>From you\r\n"
-		                                       ">>From x\r\n>Fro\r\n\r\nlone\rcr\r\nend\r\n");
+		assert_string_equal(msgs[0].data.data, "Subject: a\r\nStatus: RO\r\nX-Status: F\r\n"
+		                                       "X-Keywords: work $Junk\r\n\r\nFrom me\r\n"
+		                                       ">From you\r\n>>From x\r\n>Fro\r\n\r\n"
+		                                       "lone\rcr\r\nend\r\n");
 		assert_int_equal(msgs[0].flags, MAILFMT_SEEN | MAILFMT_FLAGGED);
 		assert_int_equal(msgs[0].nkw, 2);
 		assert_int_equal(msgs[0].received, 10);
@@ -97,6 +100,263 @@ static void test_mbox_bytes(void **state)
 		t_free_all(msgs, n);
 		t_rmrf(dir);
 	}
+}
+
+/* Writes msg as message after message of an mbox, once per cut in [cut0,
+ * cut1), in pieces: whole (cut 0), one byte at a time (cut 1), or in two at
+ * byte cut - 2. Returns the file. */
+static char *mbox_of_cuts(unsigned flags, const char *const *kw, size_t nkw, const char *msg,
+                          size_t msglen, size_t cut0, size_t cut1, size_t *n_r)
+{
+	char *dir = t_tmpdir();
+	struct mailfmt_writer *w;
+	struct error e;
+	assert_int_equal(mailfmt_writer_open(MAILFMT_MBOX, MAILFMT_ARCHIVE_NONE, dir, &w, &e), 0);
+	for (size_t cut = cut0; cut < cut1; cut++) {
+		assert_int_equal(mailfmt_writer_begin(w, "Inbox", flags, kw, nkw, 0, &e), 0);
+		if (cut == 1) {
+			for (size_t i = 0; i < msglen; i++)
+				assert_int_equal(mailfmt_writer_write(w, msg + i, 1, &e), 0);
+		} else {
+			size_t k = cut == 0 ? msglen : cut - 2;
+			assert_int_equal(mailfmt_writer_write(w, msg, k, &e), 0);
+			assert_int_equal(mailfmt_writer_write(w, msg + k, msglen - k, &e), 0);
+		}
+		assert_int_equal(mailfmt_writer_end(w, &e), 0);
+	}
+	assert_int_equal(mailfmt_writer_close(&w, &e), 0);
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/Inbox.mbox", dir);
+	char *got = slurp(path, n_r);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	free(dir);
+	return got;
+}
+
+static char *mbox_of(unsigned flags, const char *const *kw, size_t nkw, const char *msg,
+                     size_t msglen, size_t cut, size_t *n_r)
+{
+	return mbox_of_cuts(flags, kw, nkw, msg, msglen, cut, cut + 1, n_r);
+}
+
+/* Writes msg with flags and keywords, whole, byte by byte and cut at every
+ * place: the file must be the From line, want (LF endings), an empty line.
+ * Then reads it back: want with CRLF, the same flags and keywords. */
+static void check_mbox(unsigned flags, const char *const *kw, size_t nkw, const char *msg,
+                       const char *want)
+{
+	struct buf file;
+	buf_init(&file, BUF_UNBOUNDED);
+	buf_appendf(&file, "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n%s\n", want);
+	size_t msglen = strlen(msg);
+	size_t cuts = msglen < 300 ? msglen + 3 : 2, n;
+	char *got = mbox_of_cuts(flags, kw, nkw, msg, msglen, 0, cuts, &n);
+	for (size_t cut = 0; cut < cuts; cut++) {
+		const char *p = got + cut * file.len;
+		if (n < (cut + 1) * file.len || memcmp(p, file.data, file.len) != 0)
+			fail_msg("cut %zu: got\n%.*s\nwant\n%s", cut,
+			         (int)(n > cut * file.len ? n - cut * file.len : 0), p, file.data);
+	}
+	assert_int_equal(n, cuts * file.len);
+	free(got);
+	char *dir = t_tmpdir();
+	char path[512];
+	snprintf(path, sizeof(path), "%s/in.mbox", dir);
+	t_write_file(path, file.data, file.len);
+	struct error e;
+	assert_int_equal(t_read_all(MAILFMT_MBOX, path, msgs, &e), 1);
+	size_t wl = strlen(want);
+	assert_true(t_same_modulo_crlf(msgs[0].data.data, msgs[0].data.len, want, wl));
+	assert_int_equal(msgs[0].flags, flags);
+	assert_int_equal(msgs[0].nkw, nkw);
+	for (size_t i = 0; i < nkw; i++)
+		assert_true(strcasecmp(msgs[0].kw[i], kw[i]) == 0 ||
+		            (nkw == 2 && strcasecmp(msgs[0].kw[1 - i], kw[i]) == 0));
+	t_free_all(msgs, 1);
+	t_rmrf(dir);
+	buf_free(&file);
+}
+
+static const char *const kw_ab[] = {"a", "b"};
+static const char *const kw_c[] = {"c"};
+
+static void test_mbox_flag_headers_kept(void **state)
+{
+	/* empty values, with spaces, no flags: as they are (a real mbox) */
+	check_mbox(0, NULL, 0, "Subject: x\r\nX-Status: \r\nX-Keywords:    \r\nTo: y\r\n\r\nb\r\n",
+	           "Subject: x\nX-Status: \nX-Keywords:    \nTo: y\n\nb\n");
+	check_mbox(MAILFMT_SEEN, NULL, 0, "Status: RO\r\nSubject: x\r\n\r\nb\r\n",
+	           "Status: RO\nSubject: x\n\nb\n");
+	/* order, case, separators and folding do not matter */
+	check_mbox(MAILFMT_SEEN | MAILFMT_FLAGGED | MAILFMT_ANSWERED, kw_ab, 2,
+	           "status: OR\r\nX-STATUS: FA\r\nx-keywords: B,\r\n\tA\r\n\r\nb\r\n",
+	           "status: OR\nX-STATUS: FA\nx-keywords: B,\n\tA\n\nb\n");
+	/* what several lines of one name say together */
+	check_mbox(MAILFMT_SEEN, kw_ab, 2, "Status: O\r\nX-Keywords: a\r\nStatus: R\r\n"
+	           "X-Keywords: b\r\n\r\n", "Status: O\nX-Keywords: a\nStatus: R\nX-Keywords: b\n\n");
+	/* a message of only a last line without line ending */
+	check_mbox(MAILFMT_SEEN, NULL, 0, "Status: R", "Status: R\n");
+	check_mbox(0, NULL, 0, "", "");
+}
+
+static void test_mbox_flag_headers_replaced(void **state)
+{
+	/* \Seen removed: the Status line changes where it is, nothing else */
+	check_mbox(0, NULL, 0, "A: 1\r\nStatus: RO\r\nB: 2\r\n\r\nStatus: R\r\n",
+	           "A: 1\nStatus: O\nB: 2\n\nStatus: R\n");
+	check_mbox(MAILFMT_DELETED, NULL, 0, "X-Status: F\r\nA: 1\r\n\r\nb\r\n",
+	           "X-Status: D\nA: 1\n\nb\n");
+	check_mbox(0, NULL, 0, "X-Status: F\r\nA: 1\r\n\r\nb\r\n", "X-Status: \nA: 1\n\nb\n");
+	/* keywords changed: the folded X-Keywords field is replaced whole */
+	check_mbox(0, kw_c, 1, "A: 1\r\nX-Keywords: a,\r\n\tb\r\nTo: t\r\n\r\nb\r\n",
+	           "A: 1\nX-Keywords: c\nTo: t\n\nb\n");
+	check_mbox(0, NULL, 0, "X-Keywords: a\r\n\r\n", "X-Keywords: \n\n");
+	/* several lines that do not agree: the first replaced, the others dropped */
+	check_mbox(0, NULL, 0, "Status: O\r\nA: 1\r\nstatus: R\r\n \r\nB: 2\r\n\r\n",
+	           "Status: O\nA: 1\nB: 2\n\n");
+}
+
+static void test_mbox_flag_headers_added(void **state)
+{
+	static const char *const kw3[] = {"$Junk", "work", "$Forwarded"};
+	/* before the empty line that ends the header */
+	check_mbox(MAILFMT_SEEN | MAILFMT_DRAFT, kw3, 3, "A: 1\r\n b\r\n\r\nbody\r\n",
+	           "A: 1\n b\nStatus: RO\nX-Status: T\nX-Keywords: $Junk work $Forwarded\n\nbody\n");
+	/* only the missing ones; nothing for no flags */
+	check_mbox(MAILFMT_SEEN | MAILFMT_FLAGGED, NULL, 0, "X-Status: F\r\n\r\n",
+	           "X-Status: F\nStatus: RO\n\n");
+	check_mbox(0, NULL, 0, "A: 1\r\n\r\n", "A: 1\n\n");
+	/* no empty line: at the top, before the first field */
+	check_mbox(MAILFMT_SEEN, NULL, 0, "A: 1\r\nB: 2", "Status: RO\nA: 1\nB: 2\n");
+	check_mbox(MAILFMT_SEEN, NULL, 0, " x\r\nA: 1\r\n", " x\nStatus: RO\nA: 1\n");
+	check_mbox(MAILFMT_SEEN, NULL, 0, " x", " x\nStatus: RO\n");
+	check_mbox(MAILFMT_FLAGGED, kw_c, 1, "", "X-Status: F\nX-Keywords: c\n");
+	check_mbox(MAILFMT_SEEN, NULL, 0, "\r\nStatus: R\r\n", "Status: RO\n\nStatus: R\n");
+}
+
+static void test_mbox_keywords_folded(void **state)
+{
+	char names[MAILFMT_KEYWORDS_MAX][40];
+	const char *kw[MAILFMT_KEYWORDS_MAX];
+	for (int i = 0; i < MAILFMT_KEYWORDS_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "keyword-number-%d", i);
+		kw[i] = names[i];
+	}
+	size_t n;
+	char *got = mbox_of(0, kw, MAILFMT_KEYWORDS_MAX, "A: 1\r\n", 6, 0, &n);
+	/* every line within 78 characters */
+	for (const char *p = got, *end = got + n; p < end; ) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		assert_non_null(lf);
+		assert_true(lf - p <= 78);
+		p = lf + 1;
+	}
+	char *dir = t_tmpdir();
+	char path[512];
+	snprintf(path, sizeof(path), "%s/in.mbox", dir);
+	t_write_file(path, got, n);
+	struct error e;
+	assert_int_equal(t_read_all(MAILFMT_MBOX, path, msgs, &e), 1);
+	assert_int_equal(msgs[0].nkw, MAILFMT_KEYWORDS_MAX);
+	assert_string_equal(msgs[0].kw[MAILFMT_KEYWORDS_MAX - 1], "keyword-number-63");
+	/* written again with the same keywords: unchanged */
+	size_t n2;
+	char *again = mbox_of(0, kw, MAILFMT_KEYWORDS_MAX, msgs[0].data.data, msgs[0].data.len, 1,
+	                      &n2);
+	assert_int_equal(n2, n);
+	assert_memory_equal(again, got, n);
+	t_free_all(msgs, 1);
+	t_rmrf(dir);
+	free(again);
+	free(got);
+}
+
+/* A header of filler lines of exactly size bytes (CRLF), then tail. */
+static char *filler_header(size_t size, const char *tail)
+{
+	struct buf b;
+	buf_init(&b, BUF_UNBOUNDED);
+	for (size_t i = 0; i < size / 64; i++) {
+		buf_append_str(&b, "X-Filler: 0123456789012345678901234567890123456789012345678901");
+		for (size_t k = 0; i == 0 && k < size % 64; k++)
+			buf_append_char(&b, 'x');
+		buf_append_str(&b, "\r\n");
+	}
+	assert_int_equal(b.len, size);
+	buf_append_str(&b, tail);
+	return buf_steal(&b);
+}
+
+/* Writes msg with flags (whole and byte by byte): the file must hold want
+ * (CRLF, written with LF). Reads it back with the flags written. */
+static void check_big(unsigned flags, const char *msg, const char *want)
+{
+	struct buf file;
+	buf_init(&file, BUF_UNBOUNDED);
+	buf_append_str(&file, "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n");
+	for (const char *p = want; *p != '\0'; p++)
+		if (!(p[0] == '\r' && p[1] == '\n'))
+			buf_append_char(&file, *p);
+	buf_append_str(&file, "\n");
+	for (size_t cut = 0; cut < 2; cut++) {
+		size_t n;
+		char *got = mbox_of(flags, NULL, 0, msg, strlen(msg), cut, &n);
+		assert_int_equal(n, file.len);
+		assert_memory_equal(got, file.data, n);
+		char *dir = t_tmpdir();
+		char path[512];
+		snprintf(path, sizeof(path), "%s/in.mbox", dir);
+		t_write_file(path, got, n);
+		struct error e;
+		assert_int_equal(t_read_all(MAILFMT_MBOX, path, msgs, &e), 1);
+		assert_int_equal(msgs[0].flags, flags);
+		t_free_all(msgs, 1);
+		t_rmrf(dir);
+		free(got);
+	}
+	buf_free(&file);
+}
+
+static void test_mbox_header_scan_limit(void **state)
+{
+	size_t max = MAILFMT_MBOX_HEADER_SCAN_MAX;
+	/* Status starting at the limit is searched: it agrees, or is replaced */
+	char *m = filler_header(max, "Status: RO\r\n\r\nb\r\n");
+	check_big(MAILFMT_SEEN, m, m);
+	char *o = filler_header(max, "Status: O\r\n\r\nb\r\n");
+	check_big(0, m, o);
+	free(m);
+	free(o);
+	/* one byte later it is body: no change for no flags; for \Seen a line
+	 * is added at the top, as the header does not end in the searched part */
+	m = filler_header(max + 1, "Status: R\r\n\r\nb\r\n");
+	check_big(0, m, m);
+	struct buf want;
+	buf_init(&want, BUF_UNBOUNDED);
+	buf_appendf(&want, "Status: RO\r\n%s", m);
+	check_big(MAILFMT_SEEN, m, want.data);
+	free(m);
+	/* a line longer than MBOX_HDR_LINE_MAX with its CRLF ends the search */
+	struct buf b;
+	buf_init(&b, BUF_UNBOUNDED);
+	buf_append_str(&b, "A: 1\r\nX-Long: ");
+	while (b.len < 6 + MBOX_HDR_LINE_MAX - 1)
+		buf_append_char(&b, 'l');
+	buf_append_str(&b, "\r\nStatus: R\r\n\r\nb\r\n");
+	check_big(0, b.data, b.data);
+	buf_reset(&want);
+	buf_appendf(&want, "Status: RO\r\n%s", b.data);
+	check_big(MAILFMT_SEEN, b.data, want.data);
+	/* one byte shorter it is searched */
+	buf_reset(&b);
+	buf_append_str(&b, "A: 1\r\nX-Long: ");
+	while (b.len < 6 + MBOX_HDR_LINE_MAX - 2)
+		buf_append_char(&b, 'l');
+	buf_append_str(&b, "\r\nStatus: R\r\n\r\nb\r\n");
+	check_big(MAILFMT_SEEN, b.data, b.data);
+	buf_free(&b);
+	buf_free(&want);
 }
 
 static void host(char *dst, size_t n)
@@ -236,13 +496,22 @@ static void archive_round_trip(enum mailfmt_kind kind, enum mailfmt_archive ar,
 		fail_msg("%s", e.msg);
 	assert_int_equal(n, 3);
 	assert_string_equal(msgs[0].mailbox, "Inbox");
-	assert_string_equal(msgs[0].data.data, "A: 1\r\n\r\nFrom x\r\n");
+	if (kind == MAILFMT_MBOX)
+		assert_string_equal(msgs[0].data.data, "A: 1\r\nStatus: RO\r\n"
+		                                       "X-Keywords: work $Junk\r\n\r\nFrom x\r\n");
+	else
+		assert_string_equal(msgs[0].data.data, "A: 1\r\n\r\nFrom x\r\n");
 	assert_int_equal(msgs[0].flags, MAILFMT_SEEN);
 	assert_int_equal(msgs[0].nkw, 2);
 	assert_string_equal(msgs[0].kw[1], "$Junk");
 	assert_int_equal(msgs[0].received, 1700000000);
-	assert_int_equal(msgs[1].data.len, strlen(big));
-	assert_memory_equal(msgs[1].data.data, big, strlen(big));
+	/* mbox: the X-Status line for \Flagged is added at the end of the header */
+	size_t add = kind == MAILFMT_MBOX ? strlen("X-Status: F\r\n") : 0;
+	size_t hdr = strlen("Subject: big\r\n");
+	assert_int_equal(msgs[1].data.len, strlen(big) + add);
+	assert_memory_equal(msgs[1].data.data, big, hdr);
+	assert_memory_equal(msgs[1].data.data + hdr, "X-Status: F\r\n", add);
+	assert_memory_equal(msgs[1].data.data + hdr + add, big + hdr, strlen(big) - hdr);
 	assert_int_equal(msgs[1].flags, MAILFMT_FLAGGED);
 	assert_string_equal(msgs[2].mailbox, "Sent/2024");
 	assert_int_equal(msgs[2].nkw, 1);
@@ -286,6 +555,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mbox_bytes),
+		cmocka_unit_test(test_mbox_flag_headers_kept),
+		cmocka_unit_test(test_mbox_flag_headers_replaced),
+		cmocka_unit_test(test_mbox_flag_headers_added),
+		cmocka_unit_test(test_mbox_keywords_folded),
+		cmocka_unit_test(test_mbox_header_scan_limit),
 		cmocka_unit_test(test_maildir_bytes),
 		cmocka_unit_test(test_maildir_keyword_limit),
 		cmocka_unit_test(test_errors),
