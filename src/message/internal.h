@@ -87,6 +87,24 @@ struct message_part;
 void part_header_parse(struct arena *a, const char *data, struct message_part *p, size_t start,
 	size_t end, size_t max_header_bytes, bool digest_child);
 
+/* A delimiter line (RFC 2046 §5.1.1) in a multipart body. */
+struct delimiter {
+	size_t part_end;    /* where the preceding part ends: before the CRLF
+	                       that belongs to the delimiter */
+	size_t next_start;  /* after the delimiter line */
+	bool close;
+};
+
+/* Whether a delimiter line of dash_boundary ("--" boundary, dlen bytes)
+ * starts at `at` in the body [body_start, end) of data; fills *d if so. */
+bool delimiter_at(const char *data, size_t body_start, size_t at, size_t end,
+	const char *dash_boundary, size_t dlen, struct delimiter *d);
+
+/* The first delimiter line starting in [from, end) of the body
+ * [body_start, end): true and *d filled, or false if there is none. */
+bool delimiter_find(const char *data, size_t body_start, size_t from, size_t end,
+	const char *dash_boundary, size_t dlen, struct delimiter *d);
+
 /* Whether p's header makes it a multipart with a usable boundary. */
 bool part_is_multipart(const struct message_part *p);
 

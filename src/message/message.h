@@ -244,6 +244,26 @@ struct message *message_parse(struct arena *a, const char *data, size_t size,
 size_t message_headers_parse(struct arena *a, const char *data, size_t size,
 	size_t max_bytes, struct message_headers *headers_r, unsigned *flags_r);
 
+/* Appends the layout of m to out: the part tree's offsets, sizes, line
+ * counts, flags and shape in a versioned binary form of a few dozen bytes
+ * (layout.c describes it), from which message_parse_layout rebuilds the
+ * tree. m must come from message_parse or message_parse_layout. Returns 0,
+ * or -1 if out would pass its maximum or m is not such a tree (out is then
+ * as it was). */
+int message_layout_encode(const struct message *m, struct buf *out);
+
+/* Rebuilds the tree message_parse(a, data, size, limits) gives from the
+ * layout that message_layout_encode wrote for it: only the header blocks at
+ * the recorded offsets are read, bodies are not scanned. The layout is not
+ * trusted: unless it is whole, of a known version, within size and the
+ * limits (limits may be NULL for the defaults), consistent as a tree, with
+ * every header it points at and with the delimiter lines where it puts
+ * multipart boundaries, returns NULL, and the caller should call
+ * message_parse instead. Some arena memory may be used even then. The
+ * layout may be freed after the call; data must stay as for message_parse. */
+struct message *message_parse_layout(struct arena *a, const char *data, size_t size,
+	const void *layout, size_t len, const struct message_limits *limits);
+
 /* The next part in depth-first order (the order of IMAP part numbers), or
  * NULL after the last. */
 const struct message_part *message_part_next(const struct message_part *p);
@@ -438,8 +458,8 @@ int message_imap_bodystructure(struct arena *a, const struct message_part *p, bo
 
 /* ---- what the store keeps (summary.c) ---- */
 
-/* A message's searchable fields, index text and precomputed IMAP data; every
- * string in the arena of message_summarize, NULL when absent. */
+/* A message's searchable fields, index text and part layout; every string
+ * and the layout in the arena of message_summarize, NULL when absent. */
 struct message_summary {
 	const char *subject;     /* decoded to UTF-8 */
 	const char *from;        /* first From address, "Name <addr>" */
@@ -447,8 +467,9 @@ struct message_summary {
 	int64_t date;            /* Date: as seconds since the epoch; 0 if none */
 	const char *addresses;   /* names and addresses of From/Sender/Reply-To/To/Cc/Bcc */
 	const char *body;        /* decoded text of the text parts (complete only) */
-	const char *structure;   /* "v1 ENVLEN BODYLEN\n" ENVELOPE BODYSTRUCTURE (complete only) */
-	size_t structure_len;
+	const void *structure;   /* binary: message_layout_encode's layout, for
+	                            message_parse_layout (complete only) */
+	size_t structure_len;    /* its bytes */
 };
 
 /* Summarizes m. complete says m holds the whole message; when false (only

@@ -8,7 +8,9 @@
  * a message/rfc822 part as an embedded message, recursing with depth + 1.
  * Recursion is bounded by limits.max_depth and the tree size by
  * limits.max_parts; past either, the rest of a part is opaque body and the
- * part carries MESSAGE_PART_LIMIT.
+ * part carries MESSAGE_PART_LIMIT. part_header_parse(), the header half of
+ * parse_part(), is shared with layout.c, which rebuilds a tree from its
+ * layout and the header blocks alone.
  *
  * Work: each multipart level searches its own body for its boundary with
  * memmem, so parsing costs at most (depth + 1) passes over the message:
@@ -167,14 +169,6 @@ void part_header_parse(struct arena *a, const char *data, struct message_part *p
 	mime_fields(a, p, digest_child);
 }
 
-/* A delimiter line (RFC 2046 §5.1.1) found in a body. */
-struct delimiter {
-	size_t part_end;    /* where the preceding part ends: before the CRLF
-	                       that belongs to the delimiter */
-	size_t next_start;  /* after the delimiter line */
-	bool close;
-};
-
 /*
  * RFC 2046 §5.1.1:
  *   dash-boundary := "--" boundary
@@ -184,11 +178,37 @@ struct delimiter {
  *                     body-part *encapsulation close-delimiter transport-padding
  *                     [CRLF epilogue]
  *   transport-padding := *LWSP-char
- * Finds the next delimiter line in [from, end) of a body starting at
- * body_start. Liberal: bare LF for CRLF, and a line may end right after
- * the boundary at the end of the data.
+ * Liberal: bare LF for CRLF, and a line may end right after the boundary
+ * at the end of the data.
  */
-static bool find_delimiter(const char *data, size_t body_start, size_t from, size_t end,
+bool delimiter_at(const char *data, size_t body_start, size_t at, size_t end,
+	const char *dash_boundary, size_t dlen, struct delimiter *d)
+{
+	if (at < body_start || at > end || end - at < dlen ||
+			memcmp(data + at, dash_boundary, dlen) != 0)
+		return false;
+	if (at != body_start && data[at - 1] != '\n')
+		return false;  /* not at the start of a line */
+	size_t q = at + dlen;
+	d->close = end - q >= 2 && data[q] == '-' && data[q + 1] == '-';
+	if (d->close)
+		q += 2;
+	while (q < end && lex_is_wsp((unsigned char)data[q]))
+		q++;  /* transport-padding */
+	if (q < end && data[q] == '\r' && q + 1 < end && data[q + 1] == '\n')
+		q += 2;
+	else if (q < end && data[q] == '\n')
+		q++;
+	else if (q < end)
+		return false;  /* the boundary is only a prefix of this line */
+	d->next_start = q;
+	d->part_end = at;
+	if (at > body_start && data[at - 1] == '\n')
+		d->part_end -= at - 1 > body_start && data[at - 2] == '\r' ? 2 : 1;
+	return true;
+}
+
+bool delimiter_find(const char *data, size_t body_start, size_t from, size_t end,
 	const char *dash_boundary, size_t dlen, struct delimiter *d)
 {
 	while (from < end) {
@@ -197,25 +217,8 @@ static bool find_delimiter(const char *data, size_t body_start, size_t from, siz
 			return false;
 		size_t at = (size_t)(hit - data);
 		from = at + 1;
-		if (at != body_start && data[at - 1] != '\n')
-			continue;  /* not at the start of a line */
-		size_t q = at + dlen;
-		d->close = end - q >= 2 && data[q] == '-' && data[q + 1] == '-';
-		if (d->close)
-			q += 2;
-		while (q < end && lex_is_wsp((unsigned char)data[q]))
-			q++;  /* transport-padding */
-		if (q < end && data[q] == '\r' && q + 1 < end && data[q + 1] == '\n')
-			q += 2;
-		else if (q < end && data[q] == '\n')
-			q++;
-		else if (q < end)
-			continue;  /* the boundary is only a prefix of this line */
-		d->next_start = q;
-		d->part_end = at;
-		if (at > body_start && data[at - 1] == '\n')
-			d->part_end -= at - 1 > body_start && data[at - 2] == '\r' ? 2 : 1;
-		return true;
+		if (delimiter_at(data, body_start, at, end, dash_boundary, dlen, d))
+			return true;
 	}
 	return false;
 }
@@ -242,7 +245,7 @@ static void parse_multipart(struct parse_ctx *c, struct message_part *p)
 	struct delimiter d;
 	bool in_part = false;
 	size_t part_start = 0;
-	while (find_delimiter(c->data, p->body_offset, pos, body_end, dash, blen + 2, &d)) {
+	while (delimiter_find(c->data, p->body_offset, pos, body_end, dash, blen + 2, &d)) {
 		if (in_part) {
 			if (!may_descend(c, p))
 				return;

@@ -2,20 +2,20 @@
  * summary.c: what the store keeps about a message besides its bytes, from
  * one parse: Subject, From, Message-ID and Date for searching and
  * threading, the text to index (addresses and the decoded text of text
- * parts, bounded), and the IMAP ENVELOPE and BODYSTRUCTURE (RFC 9051
- * §7.5.2) precomputed so that FETCH need not parse the message again.
- *
- * The structure is kept as one string, "v1 ENVLEN BODYLEN\n" followed by
- * the ENVELOPE and BODYSTRUCTURE texts (lengths in bytes), so that either
- * can be taken out without parsing IMAP syntax.
+ * parts, bounded), and the layout of the part tree (layout.c): with it,
+ * FETCH of BODYSTRUCTURE, ENVELOPE or BODY[section] rebuilds the tree with
+ * message_parse_layout, reading only header blocks, instead of parsing the
+ * whole message again. The layout is a few dozen bytes where the IMAP
+ * texts were hundreds; the store keeps one per message.
  */
 #include "message/message.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Room for the ENVELOPE and BODYSTRUCTURE strings of one message. */
-#define SUMMARY_STRUCTURE_MAX (4 * 1024 * 1024)
+/* Room for one layout: MESSAGE_MAX_PARTS parts of at most 6 varints of 10
+ * bytes each fit with room to spare. */
+#define SUMMARY_STRUCTURE_MAX (1024 * 1024)
 
 static const char *const address_fields[] = {"From", "Sender", "Reply-To", "To", "Cc", "Bcc"};
 
@@ -135,18 +135,15 @@ static void body_text(const struct message *m, struct buf *out)
 
 static void structure(struct arena *a, const struct message *m, struct message_summary *s)
 {
-	struct buf env, body;
-	buf_init(&env, SUMMARY_STRUCTURE_MAX);
-	buf_init(&body, SUMMARY_STRUCTURE_MAX);
-	if (message_imap_envelope(a, m->root, &env) == 0 &&
-	    message_imap_bodystructure(a, m->root, true, &body) == 0) {
-		char *blob = arena_printf(a, "v1 %zu %zu\n%s%s", env.len, body.len, env.data,
-		                          body.data);
+	struct buf layout;
+	buf_init(&layout, SUMMARY_STRUCTURE_MAX);
+	if (message_layout_encode(m, &layout) == 0) {
+		void *blob = arena_alloc(a, layout.len);
+		memcpy(blob, layout.data, layout.len);
 		s->structure = blob;
-		s->structure_len = strlen(blob);
+		s->structure_len = layout.len;
 	}
-	buf_free(&env);
-	buf_free(&body);
+	buf_free(&layout);
 }
 
 void message_summarize(struct arena *a, const struct message *m, bool complete,
