@@ -86,7 +86,11 @@ static int open_db(struct store_account *a, struct error *err)
 	sqlite3_busy_timeout(a->db, STORE_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(a->db, 0);
 	/* DESIGN.md: WAL, and a commit is on disk before we answer OK. */
-	if (db_exec(a, "PRAGMA journal_mode = WAL", err) != 0 ||
+	/* auto_vacuum takes effect only on a new database (before its first
+	 * table); then pages the full-text index frees are returned at commit,
+	 * which keeps the database small. */
+	if (db_exec(a, "PRAGMA auto_vacuum = FULL", err) != 0 ||
+	    db_exec(a, "PRAGMA journal_mode = WAL", err) != 0 ||
 	    db_exec(a, store_durable() ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
 	            err) != 0 ||
 	    db_exec(a, "PRAGMA foreign_keys = ON", err) != 0)

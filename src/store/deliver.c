@@ -174,9 +174,9 @@ static int insert_content(struct store_account *a, const struct store_delivery *
 	sqlite3_stmt *st;
 	if (db_prepare(a, "INSERT INTO content (id, file_size, size, received, added_headers,"
 	               " structure, message_id, subject, from_addr, date, remote_ip, ehlo,"
-	               " mail_from, rcpt_to, tls, spf, dkim, dmarc) VALUES (?1, ?2, ?3, ?4,"
-	               " coalesce(?5, ''), ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-	               " ?17, ?18)", &st, err) != 0)
+	               " mail_from, rcpt_to, tls, spf, dkim, dmarc, message_id_hash) VALUES (?1,"
+	               " ?2, ?3, ?4, coalesce(?5, ''), ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+	               " ?15, ?16, ?17, ?18, ?19)", &st, err) != 0)
 		return -1;
 	size_t hl = d->added_headers != NULL ? strlen(d->added_headers) : 0;
 	sqlite3_bind_int64(st, 1, id);
@@ -195,6 +195,8 @@ static int insert_content(struct store_account *a, const struct store_delivery *
 	                      d->dkim, d->dmarc};
 	for (int i = 0; i < 8; i++)
 		db_bind_text(st, 11 + i, meta[i]);
+	if (d->message_id != NULL)
+		sqlite3_bind_int64(st, 19, store_message_id_hash(d->message_id));
 	return db_run_stmt(a, st, err);
 }
 

@@ -49,6 +49,9 @@ struct store_account {
 	uint64_t change_seq;
 };
 
+/* The indexed stand-in for a Message-ID (FNV-1a; lookups compare the text too). */
+int64_t store_message_id_hash(const char *message_id);
+
 /* Whether deliveries fsync (see store_set_durable). */
 bool store_durable(void);
 

@@ -190,11 +190,12 @@ int store_find_message_id(struct store_account *a, const char *message_id,
 	*n_r = 0;
 	store_lock(a);
 	int r = db_prepare(a, "SELECT m.mailbox_id, m.uid FROM content c"
-	                   " JOIN message m ON m.content_id = c.id WHERE c.message_id = ?"
-	                   " ORDER BY m.id LIMIT ?", &st, err);
+	                   " JOIN message m ON m.content_id = c.id WHERE c.message_id_hash = ?3"
+	                   " AND c.message_id = ?1 ORDER BY m.id LIMIT ?2", &st, err);
 	if (r == 0) {
 		db_bind_text(st, 1, message_id);
 		sqlite3_bind_int64(st, 2, (int64_t)max);
+		sqlite3_bind_int64(st, 3, store_message_id_hash(message_id));
 		while ((r = db_step(a, st, err)) == 1) {
 			out[*n_r].mailbox_id = sqlite3_column_int64(st, 0);
 			out[(*n_r)++].uid = (uint32_t)sqlite3_column_int64(st, 1);
@@ -203,4 +204,12 @@ int store_find_message_id(struct store_account *a, const char *message_id,
 	}
 	store_unlock(a);
 	return r < 0 ? -1 : 0;
+}
+
+int64_t store_message_id_hash(const char *message_id)
+{
+	uint64_t h = 1469598103934665603ull;  /* FNV-1a, 64 bits */
+	for (const unsigned char *p = (const unsigned char *)message_id; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (int64_t)h;
 }

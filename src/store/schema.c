@@ -14,17 +14,20 @@
  *  subscription  subscribed names (RFC 9051 §6.3.7)
  *  credentials   one row: the encoded password-derived keys (src/sasl/), never
  *                the password itself
- *  content       one row per message file: size, INTERNALDATE, added headers,
+ *  content       one row per message file (message_id is looked up through
+ *                message_id_hash, an index a third the size of one on the text):
+ *                size, INTERNALDATE, added headers,
  *                parsed structure, envelope fields, delivery metadata. Copies
  *                share a row; its reference count is the number of message
  *                rows naming it (index message_content), so it cannot drift.
  *  message       mailbox, UID, modseq, flags (bits), keywords (text: sorted,
  *                space-separated atoms), SAVEDATE
  *  expunged      (mailbox, UID, modseq) for QRESYNC VANISHED (RFC 7162 §3.2.10)
- *  fts_subject, fts_addresses, fts_body
+ *  fts_addresses, fts_body
  *                FTS5 indexes (rowid = content id), contentless and without
  *                positions (detail=none): the smallest index that finds the
- *                messages holding every word of a query (see fts.c)
+ *                messages holding every word of a query (see fts.c); the
+ *                subject is searched in content.subject
  */
 #include "store/internal.h"
 
@@ -61,7 +64,7 @@ static const char schema_v1[] =
 	" received INTEGER NOT NULL,"
 	" added_headers TEXT NOT NULL DEFAULT '',"
 	" structure BLOB,"
-	" message_id TEXT, subject TEXT, from_addr TEXT, date INTEGER,"
+	" message_id TEXT, message_id_hash INTEGER, subject TEXT, from_addr TEXT, date INTEGER,"
 	" remote_ip TEXT, ehlo TEXT, mail_from TEXT, rcpt_to TEXT,"
 	" tls TEXT, spf TEXT, dkim TEXT, dmarc TEXT);"
 	"CREATE TABLE message ("
@@ -77,15 +80,14 @@ static const char schema_v1[] =
 	" UNIQUE (mailbox_id, uid));"
 	"CREATE INDEX message_content ON message(content_id);"
 	"CREATE INDEX message_modseq ON message(mailbox_id, modseq);"
-	"CREATE INDEX content_message_id ON content(message_id);"
+	"CREATE INDEX content_message_id ON content(message_id_hash);"
 	"CREATE TABLE expunged ("
 	" mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,"
 	" uid INTEGER NOT NULL,"
 	" modseq INTEGER NOT NULL,"
 	" PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
-	"CREATE VIRTUAL TABLE fts_subject USING fts5(text, content='', detail=none);"
-	"CREATE VIRTUAL TABLE fts_addresses USING fts5(text, content='', detail=none);"
-	"CREATE VIRTUAL TABLE fts_body USING fts5(text, content='', detail=none);"
+	"CREATE VIRTUAL TABLE fts_addresses USING fts5(text, content='', detail=none, columnsize=0);"
+	"CREATE VIRTUAL TABLE fts_body USING fts5(text, content='', detail=none, columnsize=0);"
 	/* Counts kept by triggers: they change in the same statement as the rows. */
 	"CREATE TRIGGER message_ins AFTER INSERT ON message BEGIN"
 	" UPDATE mailbox SET messages = messages + 1, bytes = bytes + NEW.size,"

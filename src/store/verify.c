@@ -56,8 +56,7 @@ static int check_db(struct store_account *a, struct store_verify_report *rep, st
 	db_finish(a, st);
 	if (r < 0)
 		return -1;
-	if (sqlite3_exec(a->db, "INSERT INTO fts_subject (fts_subject) VALUES ('integrity-check');"
-	                 "INSERT INTO fts_addresses (fts_addresses) VALUES ('integrity-check');"
+	if (sqlite3_exec(a->db, "INSERT INTO fts_addresses (fts_addresses) VALUES ('integrity-check');"
 	                 "INSERT INTO fts_body (fts_body) VALUES ('integrity-check')", NULL, NULL,
 	                 NULL) != SQLITE_OK) {
 		rep->db_ok = false;
