@@ -11,6 +11,8 @@
 #include "message/message.h"
 #include "message/internal.h"
 
+#include "core/base64.h"
+
 #include <string.h>
 
 enum qp_state {
@@ -52,22 +54,6 @@ void message_decoder_init(struct message_decoder *d, enum message_encoding encod
 	d->encoding = encoding;
 }
 
-/* RFC 2045 §6.8 Table 1, or -1 for characters outside the alphabet. */
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Writes the bytes of a partial quantum (2 or 3 sextets), as "=" padding
  * or the end of the input calls for. */
 static int b64_flush(struct message_decoder *d, struct buf *out)
@@ -86,7 +72,7 @@ static int b64_feed(struct message_decoder *d, const char *in, size_t n, struct 
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
-		int v = b64_value(c);
+		int v = base64_value(c);
 		if (v < 0) {
 			if (c == '=' && d->n_pending > 0 && b64_flush(d, out) < 0)
 				return -1;

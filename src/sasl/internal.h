@@ -2,7 +2,7 @@
  * internal.h: shared internals of src/sasl/, never included outside it
  * (except by its own tests and fuzz target).
  *
- * base64.c      strict RFC 4648 base64
+ * (base64 is core/base64.h: strict RFC 4648)
  * credentials.c derive, encode, decode and verify stored credentials
  * cram_md5.c    HMAC-MD5 from precomputed states; the CRAM-MD5 mechanism
  * scram.c       SCRAM key arithmetic and the RFC 5802 §7 attribute grammar
@@ -10,7 +10,7 @@
  * plain.c       PLAIN and LOGIN servers
  * server.c      mechanism table, advertising and the server step loop
  * client.c      PLAIN and SCRAM clients
- * text.c        base64 and UTF-8
+ * text.c        UTF-8 validation
  */
 #ifndef TERN_SASL_INTERNAL_H
 #define TERN_SASL_INTERNAL_H
@@ -22,22 +22,8 @@
 
 struct arena;
 
-/* --- base64.c --- */
-
-/* Bytes base64 needs for n input bytes, without the NUL. */
-#define BASE64_ENCODED_LEN(n) ((((n) + 2) / 3) * 4)
-
-/* Encodes n bytes into dst (BASE64_ENCODED_LEN(n) + 1 bytes, NUL-terminated).
- * Returns the encoded length. */
-size_t base64_encode(char *dst, const unsigned char *src, size_t n);
-
-/* Decodes canonical padded base64 (RFC 4648 §4; no whitespace, pad bits
- * zero) of n chars into dst (room for dstmax bytes). Returns the decoded
- * length, or -1 if the text is not canonical base64 or does not fit. */
-long base64_decode(unsigned char *dst, size_t dstmax, const char *src, size_t n);
-
-/* Encodes into a new arena string. */
-char *base64_arena(struct arena *a, const unsigned char *src, size_t n);
+/* base64: core/base64.h */
+#include "core/base64.h"
 
 /* --- UTF-8 and names --- */
 

@@ -1,89 +1,12 @@
 /*
- * text.c: the text encodings SASL messages and stored credentials use:
- * strict base64 (RFC 4648 §4) and UTF-8 validation (RFC 3629 §4).
+ * text.c: UTF-8 validation (RFC 3629 §4) for SASL messages and stored
+ * credentials; their strict base64 is core/base64.h.
  * @UNSAFE: indexes into caller buffers; every index is checked against its
  * length here.
- *
- * The decoder is strict on purpose: RFC 5802 §7 defines base64 as whole
- * 4-character groups with "=" padding only at the end, and stored
- * credentials must fail closed, so whitespace, missing padding and non-zero
- * pad bits are all errors.
- */
+ * */
 #include "sasl/internal.h"
 
 #include "core/arena.h"
-
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t base64_encode(char *dst, const unsigned char *src, size_t n)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)src[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)src[i + 1] << 8;
-		if (i + 2 < n)
-			v |= src[i + 2];
-		dst[o++] = b64chars[(v >> 18) & 63];
-		dst[o++] = b64chars[(v >> 12) & 63];
-		dst[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-		dst[o++] = i + 2 < n ? b64chars[v & 63] : '=';
-	}
-	dst[o] = '\0';
-	return o;
-}
-
-char *base64_arena(struct arena *a, const unsigned char *src, size_t n)
-{
-	char *s = arena_alloc(a, BASE64_ENCODED_LEN(n) + 1);
-	base64_encode(s, src, n);
-	return s;
-}
-
-static int b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* base64 = *base64-4 [base64-3 / base64-2]   (RFC 5802 §7)
- * base64-4 = 4base64-char; base64-3 = 3base64-char "="; base64-2 = 2base64-char "==" */
-long base64_decode(unsigned char *dst, size_t dstmax, const char *src, size_t n)
-{
-	if (n % 4 != 0)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 4) {
-		bool last = i + 4 == n;
-		int pad = 0;
-		if (last && src[i + 3] == '=')
-			pad = src[i + 2] == '=' ? 2 : 1;
-		int v[4] = {0, 0, 0, 0};
-		for (int k = 0; k < 4 - pad; k++)
-			if ((v[k] = b64val(src[i + k])) < 0)
-				return -1;
-		if ((pad == 2 && (v[1] & 15) != 0) || (pad == 1 && (v[2] & 3) != 0))
-			return -1;  /* non-canonical: pad bits must be zero */
-		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-		size_t nb = 3 - (size_t)pad;
-		if (o + nb > dstmax)
-			return -1;
-		unsigned char bytes[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w};
-		for (size_t k = 0; k < nb; k++)
-			dst[o++] = bytes[k];
-	}
-	return (long)o;
-}
 
 /* RFC 3629 §4:
  * UTF8-char = UTF8-1 / UTF8-2 / UTF8-3 / UTF8-4
