@@ -137,3 +137,17 @@ def test_import_respects_quota(world_dir):
     assert "(5 messages imported before)" in p.stderr
     v = s.tern("verifydata", str(s.data), check=0)
     assert "account bob: ok: 5 messages" in v.stdout
+
+
+def test_import_tells_running_server(tern, world_dir):
+    tern.start()
+    try:
+        src = world_dir / "one.mbox"
+        src.write_bytes(b"From a@b Thu Jan  1 00:00:00 2026\nSubject: x\n\nbody\n")
+        p = tern.tern("import", "mbox", "alice", "Inbox", str(src), check=0)
+        assert p.stderr == ""
+        assert "pkg=ctl msg=request cmd=account-changed" in tern.logs()
+        # The server could open the store the command wrote (same owner).
+        assert "bad request" not in tern.logs()
+    finally:
+        tern.stop()

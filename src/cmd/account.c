@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "ctl/ctl.h"
+#include "store/store.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -62,9 +63,28 @@ static int ctl_account_remove(void *arg, int argc, char **argv, struct buf *out,
 	return 0;
 }
 
+/* Another process (import) changed the account's store: wake its watchers. */
+static int ctl_account_changed(void *arg, int argc, char **argv, struct buf *out,
+                               struct error *err)
+{
+	struct config *cfg = config_acquire();
+	struct store_account *acct = NULL;
+	int r = config_find_account(cfg, argv[1]) == NULL
+		? error_set(err, ERR_NOTFOUND, "no account \"%s\"", argv[1])
+		: store_open(cfg->st.data_dir, argv[1], &acct, err);
+	if (r == 0) {
+		store_notify_outside_change(acct);
+		buf_appendf(out, "sessions of account %s told of the change", argv[1]);
+	}
+	store_close(&acct);
+	config_release(&cfg);
+	return r;
+}
+
 const struct ctl_command account_ctl_commands[ACCOUNT_CTL_COMMANDS] = {
 	{"account-add", 2, 2, ctl_account_add},
 	{"account-rm", 1, 1, ctl_account_remove},
+	{"account-changed", 1, 1, ctl_account_changed},
 };
 
 static int run_add(struct cmd_ctx *ctx, int argc, char **argv)

@@ -23,6 +23,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/privdrop.h"
+#include "ctl/ctl.h"
 #include "mailfmt/mailfmt.h"
 #include "message/message.h"
 #include "store/store.h"
@@ -208,6 +209,19 @@ static int import_all(struct import *im)
 	return r == 0 ? 0 : -1;
 }
 
+/* A running server's sessions (IMAP IDLE) learn of the new messages through
+ * its control socket; with no server running there is nobody to tell. */
+static void tell_server(const struct config *cfg, const char *account)
+{
+	struct buf out;
+	struct error err;
+	buf_init(&out, 4096);
+	const char *argv[] = {"account-changed", account};
+	if (ctl_call(cfg->st.data_dir, 2, argv, &out, &err) < 0)
+		fprintf(stderr, "tern import: telling the running server: %s\n", err.msg);
+	buf_free(&out);
+}
+
 static uint64_t file_size(const char *path)
 {
 	struct stat st;
@@ -243,6 +257,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	store_close(&im.acct);
 	mailfmt_reader_free(&im.reader);
 	buf_free(&im.head);
+	if (im.messages > 0)
+		tell_server(cfg, argv[1]);
 	config_release(&cfg);
 	if (r != 0)
 		return cmd_fail(&cmd_import, "%s (%lu messages imported before)", im.err.msg,

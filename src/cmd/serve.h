@@ -44,7 +44,7 @@ int serve_ctl_or_local(const struct cmd *c, const char *config_path, int argc,
                        const char **argv, const struct ctl_command *local);
 
 /* Control commands that change accounts (account.c), also served by serve. */
-#define ACCOUNT_CTL_COMMANDS 2
+#define ACCOUNT_CTL_COMMANDS 3
 extern const struct ctl_command account_ctl_commands[ACCOUNT_CTL_COMMANDS];
 
 /* Asks the server of cfg over its control socket to run command (with no

@@ -75,6 +75,20 @@ void notify_change(struct store_account *a, int64_t mailbox_id)
 	pthread_mutex_unlock(&a->notify_lock);
 }
 
+void store_notify_outside_change(struct store_account *a)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&a->notify_lock);
+	a->change_seq++;
+	for (struct store_sub *s = a->subs; s != NULL; s = s->next) {
+		s->pending.all = true;
+		s->pending.mailboxes_changed = true;
+		ssize_t w = write(s->fd, &one, sizeof(one));
+		(void)w;
+	}
+	pthread_mutex_unlock(&a->notify_lock);
+}
+
 void store_sub_read(struct store_sub *sub, struct store_changes *ch)
 {
 	struct store_account *a = sub->acct;

@@ -409,6 +409,12 @@ int store_sub_fd(const struct store_sub *sub);
 /* What changed since the last read; clears the readable state. */
 void store_sub_read(struct store_sub *sub, struct store_changes *ch);
 
+/* Tells every subscriber that the account changed in ways this process did
+ * not see (another process wrote it, e.g. `tern import`): all mailboxes and
+ * the mailbox list are to be checked again. The running server calls it when
+ * a command says so over the control socket. */
+void store_notify_outside_change(struct store_account *acct);
+
 /* Unsubscribes and frees; sets *sub to NULL. */
 void store_sub_free(struct store_sub **sub);
 

@@ -405,6 +405,13 @@ static void test_notifier(void **state)
 	store_sub_read(sub, &ch);
 	assert_true(ch.mailboxes_changed);
 	assert_int_equal(ch.seq, seq + 1);
+	/* A change made by another process, announced to this one. */
+	store_notify_outside_change(f->acct);
+	assert_int_equal(poll(&p, 1, 0), 1);
+	store_sub_read(sub, &ch);
+	assert_true(ch.all);
+	assert_true(ch.mailboxes_changed);
+	assert_int_equal(ch.seq, seq + 2);
 	store_sub_free(&sub);
 	assert_null(sub);
 }
