@@ -151,3 +151,17 @@ def test_import_tells_running_server(tern, world_dir):
         assert "bad request" not in tern.logs()
     finally:
         tern.stop()
+
+
+def test_import_shows_progress_on_a_terminal(tern, world_dir):
+    import shlex
+    import subprocess
+    from conftest import tern_bin
+    cmd = " ".join(shlex.quote(a) for a in [tern_bin(), "-config", str(tern.config), "import",
+                                            "files", "alice", "Inbox", str(CORPUS)])
+    # script(1) gives the command a terminal, as a person running it has.
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, timeout=300)
+    out = p.stdout.decode()  # bytes: text mode would turn the \r into line ends
+    assert p.returncode == 0, out
+    assert re.search(r"\rimported \d+ messages, \d+\.\d MB", out), out[-500:]
+    assert "imported 2075 messages into account alice" in out
