@@ -287,10 +287,12 @@ static bool value_is(const char *v, size_t vlen, const char *word)
 /* RFC 1870 §3: size-param = "SIZE=" size-value; size-value = 1*20DIGIT */
 static int p_size(struct cp *s, const char *v, size_t vlen)
 {
+	if (v == NULL)  /* SIZE needs a value (and NULL + 0 is undefined) */
+		return bad_value(s, "SIZE", "digits");
 	struct cp sub = *s;
 	sub.p = v;
 	sub.end = v + vlen;
-	if (v == NULL || !parse_number(&sub, SMTP_SIZE_VALUE_MAX, &s->cmd->mail.size) || sub.p != sub.end)
+	if (!parse_number(&sub, SMTP_SIZE_VALUE_MAX, &s->cmd->mail.size) || sub.p != sub.end)
 		return bad_value(s, "SIZE", "digits");
 	s->cmd->mail.has_size = true;
 	return 0;
@@ -367,9 +369,11 @@ static int p_notify(struct cp *s, const char *v, size_t vlen)
 		{ "NEVER", SMTP_NOTIFY_NEVER }, { "SUCCESS", SMTP_NOTIFY_SUCCESS },
 		{ "FAILURE", SMTP_NOTIFY_FAILURE }, { "DELAY", SMTP_NOTIFY_DELAY },
 	};
+	if (v == NULL)  /* NOTIFY needs a value (and NULL + 0 is undefined) */
+		return bad_value(s, "NOTIFY", "NEVER or a list of SUCCESS, FAILURE, DELAY");
 	const char *end = v + vlen;
 	unsigned bits = 0;
-	while (v != NULL && v < end) {
+	while (v < end) {
 		const char *comma = memchr(v, ',', (size_t)(end - v));
 		size_t n = (size_t)((comma != NULL ? comma : end) - v);
 		unsigned bit = 0;

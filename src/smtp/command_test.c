@@ -131,6 +131,7 @@ static void test_mail(void **state)
 	assert_int_equal(C.mail.body, SMTP_BODY_BINARYMIME);
 	assert_int_equal(C.mail.ret, SMTP_RET_FULL);
 	refused("MAIL FROM:<a@b.example> SIZE=x", 0, 501, "5.5.4");
+	refused("MAIL FROM:<a@b.example> SIZE", 0, 501, "5.5.4");  /* no value at all */
 	refused("MAIL FROM:<a@b.example> SIZE=", 0, 501, "5.5.4");
 	refused("MAIL FROM:<a@b.example> SIZE", 0, 501, "5.5.4");
 	refused("MAIL FROM:<a@b.example> SIZE=99999999999999999999", 0, 501, "5.5.4");
@@ -171,6 +172,7 @@ static void test_rcpt(void **state)
 	refused("RCPT TO:<a@b.example> NOTIFY=SUCCESS,SUCCESS", 0, 501, "5.5.4");
 	refused("RCPT TO:<a@b.example> NOTIFY=SUCCESS,", 0, 501, "5.5.4");
 	refused("RCPT TO:<a@b.example> NOTIFY=", 0, 501, "5.5.4");
+	refused("RCPT TO:<a@b.example> NOTIFY", 0, 501, "5.5.4");  /* no value at all */
 	refused("RCPT TO:<a@b.example> NOTIFY=sometimes", 0, 501, "5.5.4");
 	refused("RCPT TO:<a@b.example> ORCPT=a@b", 0, 501, "5.5.4");
 	refused("RCPT TO:<a@b.example> ORCPT=rfc822;", 0, 501, "5.5.4");
