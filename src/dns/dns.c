@@ -126,7 +126,7 @@ static int configure_servers(struct ub_ctx *ctx, const struct dns_resolver_confi
 	}
 	for (size_t i = 0; i < cfg->nstubs; i++)
 		if ((r = ub_ctx_set_stub(ctx, cfg->stubs[i].zone, cfg->stubs[i].addr, 0)) != 0)
-			return ub_fail(err, r, "resolver stub zone", cfg->stubs[i].zone);
+			return ub_fail(err, r, "resolver zone server", cfg->stubs[i].zone);
 	return 0;
 }
 

@@ -80,7 +80,7 @@ enum dns_security {
 	DNS_SEC_BOGUS,         /* validation failed */
 };
 
-/* A zone sent to particular servers (unbound stub-zone): zone "example.test.",
+/* A zone sent to particular servers (unbound's zone delegation): zone "example.test.",
  * addr "IP" or "IP@PORT". */
 struct dns_stub {
 	const char *zone;

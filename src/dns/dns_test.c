@@ -1017,7 +1017,7 @@ static void test_resolver_shutdown_with_waiters(void **state)
 	fake_stop(&s);
 }
 
-/* A stub zone goes to its own server; everything else to the upstream,
+/* A zone with its own server goes to its own server; everything else to the upstream,
  * here a port where nothing answers. */
 static void test_resolver_stub_zone(void **state)
 {
