@@ -11,6 +11,7 @@
  */
 #include "core/conn.h"
 #include "core/error.h"
+#include "fuzz_pipe.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -25,31 +26,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
-/* Writes data into a new pipe and returns its read end; size is cut to what
- * the pipe holds, so no writer thread is needed. */
-static int pipe_with(const uint8_t *data, size_t *size)
-{
-	int p[2];
-	check(pipe2(p, O_CLOEXEC) == 0);
-	int cap = fcntl(p[1], F_GETPIPE_SZ);
-	check(cap > 0);
-	if (*size > (size_t)cap)
-		*size = (size_t)cap;
-	size_t off = 0;
-	while (off < *size) {
-		ssize_t n = write(p[1], data + off, *size - off);
-		check(n > 0);
-		off += (size_t)n;
-	}
-	close(p[1]);
-	return p[0];
-}
 
 /* Checks a returned line against the input at *pos and moves past it. */
 static void check_line(const uint8_t *data, size_t size, size_t *pos, const struct conn_line *l)

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/conn.h"
 #include "core/error.h"
+#include "fuzz_pipe.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -30,29 +31,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
-static int pipe_with(const uint8_t *data, size_t *size)
-{
-	int p[2];
-	check(pipe2(p, O_CLOEXEC) == 0);
-	int cap = fcntl(p[1], F_GETPIPE_SZ);
-	check(cap > 0);
-	if (*size > (size_t)cap)
-		*size = (size_t)cap;
-	size_t off = 0;
-	while (off < *size) {
-		ssize_t n = write(p[1], data + off, *size - off);
-		check(n > 0);
-		off += (size_t)n;
-	}
-	close(p[1]);
-	return p[0];
-}
 
 /* Offset just past the first end-of-data in data, counting the DATA
  * command's CRLF as preceding the start; 0 if none. */

@@ -33,6 +33,8 @@
 
 #include <cmocka.h>
 
+#include "core/test_external.h"
+
 /* ---- known differences from mail-parser, each with its reason ---- */
 
 #define NESTED_PREFIX "RFC 2046 §5.1.1: a delimiter is the boundary plus only " \
@@ -170,17 +172,6 @@ static void check(bool same, const char *where, const char *fmt, ...)
 }
 
 /* ---- files ---- */
-
-static const char *root_dir(void)
-{
-	const char *d = getenv("TERN_EXTERNAL_TESTS");
-	if (d == NULL || *d == '\0')
-		fail_msg("TERN_EXTERNAL_TESTS is not set: run through meson test");
-	struct stat st;
-	if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
-		fail_msg("external test data missing: %s is not a directory", d);
-	return d;
-}
 
 static char *path_join(const char *a, const char *b)
 {
@@ -538,7 +529,7 @@ static void corpus_file(const char *dir, const char *name)
 static void test_mime_corpus(void **state)
 {
 	static const char *const dirs[] = { "rfc", "malformed", "legacy" };
-	const char *root = root_dir();
+	const char *root = test_external_dir();
 	char *base = path_join(root, "mime-corpus");
 	for (size_t d = 0; d < 3; d++) {
 		char *dir = path_join(base, dirs[d]);
@@ -562,7 +553,7 @@ static void test_mime_corpus(void **state)
 
 static json_t *load_vectors(const char *name)
 {
-	char *path = path_join(root_dir(), name);
+	char *path = path_join(test_external_dir(), name);
 	json_error_t jerr;
 	json_t *j = json_load_file(path, JSON_ALLOW_NUL, &jerr);
 	if (j == NULL)
@@ -743,7 +734,7 @@ static void check_decode(enum message_encoding enc, const char *in, size_t n,
 
 static void test_gmime_encodings(void **state)
 {
-	char *dir = path_join(root_dir(), "mime-gmime/encodings");
+	char *dir = path_join(test_external_dir(), "mime-gmime/encodings");
 	size_t n1, n2;
 	char *b64 = read_data(dir, "photo.b64", &n1), *jpg = read_data(dir, "photo.jpg", &n2);
 	check_decode(MESSAGE_ENC_BASE64, b64, n1, jpg, n2, "photo.b64");
@@ -783,7 +774,7 @@ static bool is_subsequence(const char *s, size_t n, const char *in, size_t in_n)
 
 static void test_gmime_charsets(void **state)
 {
-	char *dir = path_join(root_dir(), "mime-gmime/filters");
+	char *dir = path_join(test_external_dir(), "mime-gmime/filters");
 	char **names;
 	size_t n = list_dir(dir, ".txt", &names), pairs = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -830,7 +821,7 @@ static void test_gmime_charsets(void **state)
 static void test_spam_corpus(void **state)
 {
 	static const char *const dirs[] = { "ham", "spam" };
-	char *base = path_join(root_dir(), "spam-corpus-train");
+	char *base = path_join(test_external_dir(), "spam-corpus-train");
 	size_t total = 0, limited = 0, walked_before = n_parts_walked;
 	for (size_t d = 0; d < 2; d++) {
 		char *dir = path_join(base, dirs[d]);

@@ -37,6 +37,8 @@
 
 #include <cmocka.h>
 
+#include "core/test_external.h"
+
 static struct arena *arena;
 /* What is being compared, for failure messages. */
 static const char *current = "";
@@ -785,33 +787,6 @@ static void test_encode_full(void **state)
 
 /* ---- the external corpora ---- */
 
-static const char *root_dir(void)
-{
-	const char *d = getenv("TERN_EXTERNAL_TESTS");
-	if (d == NULL || *d == '\0')
-		fail_msg("TERN_EXTERNAL_TESTS is not set: run through meson test");
-	struct stat st;
-	if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
-		fail_msg("external test data missing: %s is not a directory", d);
-	return d;
-}
-
-static char *read_file(const char *path, size_t *len_r)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot read %s", path);
-	struct buf b;
-	buf_init(&b, BUF_UNBOUNDED);  /* test data of our own choosing */
-	char tmp[65536];
-	size_t n;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		assert_int_equal(buf_append(&b, tmp, n), 0);
-	fclose(f);
-	*len_r = b.len;
-	return buf_steal(&b);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -860,7 +835,7 @@ static void corpus_file(const char *dir, const char *name, bool damage, struct c
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	current = path;
 	size_t len;
-	char *data = read_file(path, &len);
+	char *data = test_read_file(path, &len);
 	arena_reset(arena);
 	double t0 = now();
 	struct message *m = message_parse(arena, data, len, NULL);
@@ -898,7 +873,7 @@ static void corpus_dirs(const char *base, const char *const *dirs, size_t n_dirs
 {
 	for (size_t d = 0; d < n_dirs; d++) {
 		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s/%s/%s", root_dir(), base, dirs[d]);
+		snprintf(dir, sizeof(dir), "%s/%s/%s", test_external_dir(), base, dirs[d]);
 		char **names;
 		size_t n = list_dir(dir, suffix, &names);
 		assert_true(n > 0);

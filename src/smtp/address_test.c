@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "core/test_external.h"
+
 static struct arena *A;
 
 static int setup(void **state)
@@ -219,34 +221,6 @@ static const struct known known_disagreements[] = {
 	{ 0, NULL },
 };
 
-static const char *ext_dir(void)
-{
-	const char *d = getenv("TERN_EXTERNAL_TESTS");
-	if (d == NULL || *d == '\0')
-		fail_msg("TERN_EXTERNAL_TESTS is not set: run through meson test");
-	struct stat st;
-	if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
-		fail_msg("external test data missing: %s is not a directory", d);
-	return d;
-}
-
-static char *slurp(const char *path, size_t *len_r)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)n + 1);
-	assert_non_null(s);
-	assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-	s[n] = '\0';
-	fclose(f);
-	*len_r = (size_t)n;
-	return s;
-}
-
 /* Appends code point cp as UTF-8. */
 static size_t put_utf8(char *o, unsigned long cp)
 {
@@ -330,9 +304,9 @@ static const char *known_why(int id)
 
 static void test_isemail(void **state)
 {
-	char *path = arena_printf(A, "%s/email-address-isemail/tests.xml", ext_dir());
+	char *path = arena_printf(A, "%s/email-address-isemail/tests.xml", test_external_dir());
 	size_t len;
-	char *xml = slurp(path, &len);
+	char *xml = test_read_file(path, &len);
 	const char *p = xml, *end = xml + len;
 	int total = 0, agree = 0, explained = 0, unexplained = 0;
 	for (;;) {

@@ -37,6 +37,8 @@
 
 #include <cmocka.h>
 
+#include "core/test_external.h"
+
 struct feed {
 	int fd;
 	const char *p;
@@ -252,12 +254,7 @@ static size_t unescape(const char *s, size_t n, char *o)
 
 static void test_smuggling(void **state)
 {
-	const char *d = getenv("TERN_EXTERNAL_TESTS");
-	struct stat st;
-	if (d == NULL || *d == '\0')
-		fail_msg("TERN_EXTERNAL_TESTS is not set: run through meson test");
-	if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
-		fail_msg("external test data missing: %s is not a directory", d);
+	const char *d = test_external_dir();
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/smtp-smuggling/vectors.tsv", d);
 	FILE *f = fopen(path, "r");
