@@ -57,6 +57,7 @@ struct conn {
 	size_t in_peak;
 	struct buf out;
 
+	int cancel_fd;     /* readable: waits end with ERR_SHUTDOWN; -1: none */
 	unsigned idle_ms;
 	const char *op;    /* current operation, for timeout messages */
 	int64_t op_start;
@@ -246,8 +247,13 @@ static int conn_wait(struct conn *c, short events, struct error *e)
 		int64_t left = deadline(c, &why) - now_ms();
 		if (left <= 0)
 			return timeout_error(c, why, e);
-		struct pollfd p = { .fd = c->fd, .events = events };
-		int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		struct pollfd p[2] = {
+			{ .fd = c->fd, .events = events },
+			{ .fd = c->cancel_fd, .events = POLLIN },
+		};
+		int r = poll(p, c->cancel_fd >= 0 ? 2 : 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0 && c->cancel_fd >= 0 && p[1].revents != 0)
+			return error_set(e, ERR_SHUTDOWN, "%s: the server is shutting down", c->op);
 		if (r > 0)
 			return 0;  /* ready, or POLLHUP/POLLERR: the next transfer tells */
 		if (r < 0 && errno != EINTR)
@@ -404,6 +410,7 @@ struct conn *conn_new(int fd, size_t line_max, struct error *e)
 	buf_init(&c->in, line_max + CONN_READ_CHUNK);
 	buf_init(&c->out, CONN_OUT_FLUSH_AT + CONN_PRINTF_MAX);
 	c->idle_ms = CONN_IDLE_DEFAULT_MS;
+	c->cancel_fd = -1;
 	op_begin(c, "connection");
 	remote_init(c);
 	return c;
@@ -425,6 +432,11 @@ void conn_free(struct conn **cp)
 	buf_free(&c->out);
 	free(c);
 	*cp = NULL;
+}
+
+void conn_set_cancel_fd(struct conn *c, int fd)
+{
+	c->cancel_fd = fd;
 }
 
 void conn_set_idle_timeout(struct conn *c, unsigned idle_ms)

@@ -76,6 +76,13 @@ struct conn *conn_new(int fd, size_t line_max, struct error *e);
  * output is discarded. */
 void conn_free(struct conn **c);
 
+/* Makes every later wait for the peer also watch fd (not owned): once fd is
+ * readable, the wait fails with ERR_SHUTDOWN, so that a server can end
+ * sessions that sit waiting for a command. -1 turns it off (as after
+ * conn_new); a protocol turns it off while a transfer must be allowed to
+ * finish (SMTP DATA). Input already buffered is returned without waiting. */
+void conn_set_cancel_fd(struct conn *c, int fd);
+
 /* Sets the idle timeout in milliseconds (> 0) for the following operations. */
 void conn_set_idle_timeout(struct conn *c, unsigned idle_ms);
 

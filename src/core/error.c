@@ -71,6 +71,7 @@ const char *error_kind_name(enum error_kind kind)
 		[ERR_IO] = "io", [ERR_TIMEOUT] = "timeout", [ERR_CLOSED] = "closed",
 		[ERR_TLS] = "tls", [ERR_NOTFOUND] = "notfound", [ERR_TEMP] = "temporary",
 		[ERR_REFUSED] = "refused",
+		[ERR_SHUTDOWN] = "shutdown",
 	};
 	if ((unsigned)kind >= sizeof(names) / sizeof(names[0]))
 		return "unknown";

@@ -22,6 +22,7 @@ enum error_kind {
 	ERR_NOTFOUND,  /* a looked-up thing does not exist */
 	ERR_TEMP,      /* temporary failure, retry later */
 	ERR_REFUSED,   /* refused by policy (connection limit, permission) */
+	ERR_SHUTDOWN,  /* the server is shutting down: the wait was cancelled */
 };
 
 /* Longest message kept, including the terminating NUL. */

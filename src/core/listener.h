@@ -1,0 +1,76 @@
+/*
+ * listener.h: TCP listening sockets and the thread-per-connection accept
+ * loop shared by the mail protocols (DESIGN.md, process model).
+ *
+ * Sockets are bound while the process still has root (ports below 1024),
+ * before privileges are dropped; accepting starts afterwards. Each accepted
+ * connection gets its own detached thread with a small stack, after the
+ * connlimit of the listener (total and per remote address) allowed it; a
+ * refused connection is sent a fixed protocol line ("421 ..." for SMTP) and
+ * closed without a thread.
+ *
+ * Stopping: the accept loop ends, and every session learns of it through a
+ * cancel descriptor (conn_set_cancel_fd) that becomes readable, so sessions
+ * waiting for a command end at once (SMTP answers 421). Sessions in the
+ * middle of a transfer may finish within a grace period; after it their
+ * sockets are shut down.
+ */
+#ifndef TERN_CORE_LISTENER_H
+#define TERN_CORE_LISTENER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct connlimit;
+struct error;
+
+/* Stack size of a connection thread. Protocol code keeps its buffers on the
+ * heap; OpenSSL and SQLite need well under this. */
+#define LISTENER_STACK_SIZE (256 * 1024)
+
+/* Opens a TCP socket listening on ip ("127.0.0.1", "::1", "0.0.0.0", "::")
+ * and port, with SO_REUSEADDR (IPV6_V6ONLY for IPv6, so "::" and "0.0.0.0"
+ * can be listened on side by side). Returns the fd, or -1 with e set naming
+ * the address ("listen on [::1]:25: Address already in use"). */
+int listener_bind(const char *ip, int port, struct error *e);
+
+/* A connection handed to a handler: the accepted socket (owned by the
+ * handler from now on), the peer's address, and the descriptor that becomes
+ * readable when the listener stops (for conn_set_cancel_fd; not owned). */
+struct listener_conn {
+	int fd;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	int cancel_fd;
+};
+
+/* Runs one connection in its thread; must close lc->fd (conn_free does). */
+typedef void listener_handler(void *ctx, const struct listener_conn *lc);
+
+struct listener_opts {
+	const char *name;          /* for logs: "smtp", "submission", ... */
+	struct connlimit *limit;   /* borrowed; NULL: no limit */
+	const char *busy_reply;    /* sent to refused connections; may be NULL */
+	listener_handler *handler;
+	void *ctx;                 /* passed to handler; must outlive the listener */
+};
+
+struct listener;
+
+/* Starts accepting on fd (from listener_bind; owned from now on) in a thread
+ * of its own. Returns the listener, or NULL with e set. */
+struct listener *listener_start(int fd, const struct listener_opts *opts, struct error *e);
+
+/* Asks every listener's sessions to stop: closes the listening sockets and
+ * makes their cancel descriptors readable. Returns at once. */
+void listener_shutdown(struct listener *l);
+
+/* listener_shutdown if not done yet, then waits for its sessions to end:
+ * up to grace_ms, after which their sockets are shut down and it waits for
+ * the threads to notice. Frees *l and sets it to NULL. */
+void listener_free(struct listener **l, unsigned grace_ms);
+
+/* Sessions running now. */
+size_t listener_active(struct listener *l);
+
+#endif
