@@ -10,7 +10,9 @@
 #include "message/message.h"
 #include "message/internal.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Most tokens looked at: a valid date has at most 8 (day-of-week, day,
  * month, year, time, zone, and slack for obsolete forms). */
@@ -205,4 +207,16 @@ int message_date_parse(const char *s, size_t n, struct message_date *date_r)
 	date_r->time = (time_t)(days * 86400 + date_r->hour * 3600 + date_r->minute * 60 +
 		date_r->second - date_r->zone_minutes * 60);
 	return 0;
+}
+
+char *message_date_format(time_t t, char out[MESSAGE_DATE_MAX])
+{
+	static const char day_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(out, MESSAGE_DATE_MAX, "%s, %d %s %04d %02d:%02d:%02d +0000", day_names[tm.tm_wday],
+	         tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return out;
 }

@@ -317,6 +317,12 @@ const char *message_domain_idna(struct arena *a, const char *domain, bool to_asc
  * seconds). Returns 0 and fills *date_r, or -1 if no date could be read. */
 int message_date_parse(const char *s, size_t n, struct message_date *date_r);
 
+/* Longest message_date_format result, NUL included. */
+#define MESSAGE_DATE_MAX 40
+/* Writes t as an RFC 5322 §3.3 date-time in UTC, "Wed, 25 Nov 2026 20:15:14
+ * +0000" (English names whatever the locale). Returns out. */
+char *message_date_format(time_t t, char out[MESSAGE_DATE_MAX]);
+
 /* Parses msg-id lists (RFC 5322 §3.6.4: Message-ID, In-Reply-To, References).
  * Liberal: ids without "@" and words outside brackets (obs-phrase) are
  * skipped or kept as RFC 5322 §4.5.4 allows. Returns the number of ids and

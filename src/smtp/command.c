@@ -245,7 +245,8 @@ int smtp_command_parse(const char *line, size_t len, unsigned flags, struct aren
 		if (strlen(verbs[i].name) == vlen && strncasecmp(verbs[i].name, v, vlen) == 0)
 			row = &verbs[i];
 	bool ext = row != NULL && (flags & SMTP_EXTENDED)
-		&& (row->verb == SMTP_VERB_MAIL || row->verb == SMTP_VERB_RCPT);
+		&& (row->verb == SMTP_VERB_MAIL || row->verb == SMTP_VERB_RCPT
+			|| row->verb == SMTP_VERB_AUTH);
 	size_t max = ext ? SMTP_COMMAND_LINE_EXTENDED_MAX : SMTP_COMMAND_LINE_MAX;
 	if (len + 2 > max) {  /* §4.5.3.1.4: CRLF counts */
 		error_set(e, ERR_LIMIT, "command line longer than %zu octets", max);

@@ -45,8 +45,9 @@ struct error;
 /* With SMTPUTF8 or several ESMTP parameters a MAIL/RCPT line may be longer:
  * RFC 5321 §4.5.3.1.4 lets each extension raise the limit (RFC 1870 adds 26
  * for SIZE, RFC 3461 §5 adds 100+500 for ORCPT/ENVID, RFC 4954 §5 500 for
- * AUTH=). tern accepts MAIL and RCPT lines up to this (CRLF included) when
- * the caller passes SMTP_EXTENDED; other commands stay at 512. */
+ * AUTH=; §4 lets an AUTH line with its initial response be longer still).
+ * tern accepts MAIL, RCPT and AUTH lines up to this (CRLF included) when the
+ * caller passes SMTP_EXTENDED; other commands stay at 512. */
 #define SMTP_COMMAND_LINE_EXTENDED_MAX 2048
 /* §4.5.3.1.5: reply line, CRLF included. */
 #define SMTP_REPLY_LINE_MAX 512
@@ -255,6 +256,35 @@ struct smtp_data_result {
  * max_size 0 means no limit. */
 int smtp_data_read(struct conn *c, uint64_t max_size, smtp_data_sink *sink, void *ctx,
 	struct smtp_data_result *result_r, struct error *e);
+
+/*
+ * BDAT (RFC 3030 §2, §3): chunks of exactly the announced size, no
+ * dot-stuffing. tern takes only CRLF line endings and no NUL in them, as in
+ * DATA, so every stored message is valid RFC 5322 text (BINARYMIME is not
+ * offered); a CR at the end of one chunk may be followed by the LF at the
+ * start of the next.
+ */
+struct smtp_bdat {
+	uint64_t max, size;
+	bool cr_pending;          /* the last byte was a CR */
+	bool failed;              /* a data error was found: later bytes are dropped */
+	struct smtp_reply_hint hint;  /* reply for the failure */
+	char msg[160];            /* what was wrong, for logs */
+};
+
+/* Starts a message of at most max_size bytes (0: no limit). */
+void smtp_bdat_begin(struct smtp_bdat *b, uint64_t max_size);
+
+/* Reads exactly n bytes (one chunk) from c and passes them to sink unless
+ * the message already failed. Returns 0 when the chunk was consumed (even if
+ * the message failed: see b->failed, b->hint, b->msg), or -1 with e set on a
+ * connection error (ERR_CLOSED, ERR_TIMEOUT, ...: the session must end). */
+int smtp_bdat_chunk(struct smtp_bdat *b, struct conn *c, uint64_t n, smtp_data_sink *sink,
+	void *ctx, struct error *e);
+
+/* After the LAST chunk: checks the message does not end in a bare CR.
+ * Returns 0, or -1 with b->failed set. */
+int smtp_bdat_end(struct smtp_bdat *b);
 
 /* A sink that appends to the struct buf given as ctx (ERR_LIMIT when full). */
 int smtp_data_sink_buf(void *ctx, const char *p, size_t n, struct error *e);
