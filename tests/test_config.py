@@ -116,6 +116,13 @@ BROKEN = [
                  '4:3: Accounts: "../alice" is not a valid account name (1..64 of letters, '
                  "digits, '.', '-', '_'; no leading '.' or '-', no \"..\")",
                  id="bad-account-name"),
+    pytest.param("tern.conf", GOOD_STATIC + "    Submission: {Enabled: true}\n",
+                 " Listeners.public.Submission: needs TLS.KeyCerts (authentication is only "
+                 "offered over TLS)", id="submission-without-tls"),
+    pytest.param("tern.conf", GOOD_STATIC + "    SMTP: {Enabled: true, Port: 2525}\n"
+                 "  other:\n    IPs: [127.0.0.1]\n    SMTP: {Enabled: true, Port: 2525}\n",
+                 " Listeners.public and other: two services on 127.0.0.1 port 2525",
+                 id="port-clash"),
     pytest.param("tern.conf", "- Hostname: x\n",
                  "1:1: expected a mapping at the top, got a list", id="top-not-mapping"),
 ]

@@ -84,8 +84,7 @@ static int parse_static(struct config *cfg, const char *name, const char *data, 
 	struct schema_env env = { cfg->priv_->arena, cfg->priv_->dir, &cfg->st };
 	if (schema_parse(&schema_static, name, data, len, &env, err) < 0)
 		return -1;
-	schema_static_finish(&cfg->st);
-	return 0;
+	return schema_static_finish(&cfg->st, name, err);
 }
 
 static int parse_dynamic(struct config *cfg, const char *name, const char *data, size_t len,

@@ -33,6 +33,12 @@ struct config_keycert {
 	const char *key_file;    /* PEM private key; absolute after load */
 };
 
+/* One mail service of a listener (like mox's SMTP, Submission, Submissions). */
+struct config_service {
+	bool enabled;
+	int port;
+};
+
 struct config_listener {
 	const char *name;                 /* map key under Listeners */
 	const char **ips;                 /* IPs to listen on; "0.0.0.0", "::" allowed */
@@ -43,6 +49,11 @@ struct config_listener {
 	const char *tls_min_version;      /* TLS.MinVersion: "TLSv1.2" (default) or "TLSv1.3" */
 	int max_connections;              /* all connections on this listener */
 	int max_connections_per_ip;       /* per IPv4 address or IPv6 /64 */
+	struct config_service smtp;       /* RFC 5321 receiving, port 25 */
+	struct config_service submission; /* RFC 6409 with STARTTLS, port 587 */
+	struct config_service submissions;/* RFC 8314 implicit TLS, port 465 */
+	int smtp_max_message_size;        /* bytes, SMTP SIZE (RFC 1870) */
+	int smtp_max_recipients;          /* RCPT commands per transaction */
 };
 
 struct config_pkg_level {

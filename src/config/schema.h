@@ -99,9 +99,11 @@ struct schema {
 extern const struct schema schema_static;
 extern const struct schema schema_dynamic;
 
-/* Fills what the table cannot express for tern.conf: a listener without
- * Hostname gets the global one. */
-void schema_static_finish(void *root);
+/* Fills and checks what the table cannot express for tern.conf: a listener
+ * without Hostname gets the global one; Submission(s) need TLS; no two
+ * services share an IP and port. Returns 0, or -1 with err set ("NAME:
+ * Listeners.X.Y: problem"). */
+int schema_static_finish(void *root, const char *name, struct error *err);
 
 /* Parses len bytes of YAML named `name` (for messages) into root by schema s.
  * Returns 0, or -1 with err set to "NAME:LINE:COL: Field.Path: problem" (or

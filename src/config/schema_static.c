@@ -9,6 +9,7 @@
 #include "config/schema.h"
 
 #include <stddef.h>
+#include <string.h>
 
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 
@@ -52,6 +53,39 @@ static const struct schema tls_schema = {
 	.fields = SCHEMA_FIELDS(tls_fields),
 };
 
+/* ---- Listeners.NAME.SMTP, .Submission, .Submissions ---- */
+
+#define SERVICE_FIELDS(what, port_def) \
+	{ .name = "Enabled", .type = SCHEMA_BOOL, \
+	  .offset = offsetof(struct config_service, enabled), .def = "false", \
+	  .doc = "Run " what " on this listener's IPs." }, \
+	{ .name = "Port", .type = SCHEMA_INT, \
+	  .offset = offsetof(struct config_service, port), .def = port_def, .min = 1, .max = 65535, \
+	  .doc = "TCP port of " what "." }
+
+static const struct schema_field smtp_service_fields[] = {
+	SERVICE_FIELDS("SMTP for receiving mail from other servers (RFC 5321)", "25"),
+};
+static const struct schema_field submission_service_fields[] = {
+	SERVICE_FIELDS("message submission with STARTTLS (RFC 6409)", "587"),
+};
+static const struct schema_field submissions_service_fields[] = {
+	SERVICE_FIELDS("message submission over implicit TLS (RFC 8314)", "465"),
+};
+
+static const struct schema smtp_service_schema = {
+	.name = "SMTP service", .size = sizeof(struct config_service),
+	.fields = SCHEMA_FIELDS(smtp_service_fields),
+};
+static const struct schema submission_service_schema = {
+	.name = "submission service", .size = sizeof(struct config_service),
+	.fields = SCHEMA_FIELDS(submission_service_fields),
+};
+static const struct schema submissions_service_schema = {
+	.name = "submissions service", .size = sizeof(struct config_service),
+	.fields = SCHEMA_FIELDS(submissions_service_fields),
+};
+
 /* ---- Listeners.NAME ---- */
 
 static const struct schema_field listener_fields[] = {
@@ -76,6 +110,23 @@ static const struct schema_field listener_fields[] = {
 	  .offset = offsetof(struct config_listener, max_connections_per_ip),
 	  .def = "20", .min = 1, .max = 10000,
 	  .doc = "Most connections open at once from one IPv4 address or IPv6 /64." },
+	{ .name = "SMTP", .type = SCHEMA_STRUCT,
+	  .offset = offsetof(struct config_listener, smtp), .sub = &smtp_service_schema,
+	  .doc = "Receiving mail from other mail servers (port 25)." },
+	{ .name = "Submission", .type = SCHEMA_STRUCT,
+	  .offset = offsetof(struct config_listener, submission), .sub = &submission_service_schema,
+	  .doc = "Mail submission by users' mail programs with STARTTLS (port 587)." },
+	{ .name = "Submissions", .type = SCHEMA_STRUCT,
+	  .offset = offsetof(struct config_listener, submissions), .sub = &submissions_service_schema,
+	  .doc = "Mail submission over implicit TLS (port 465); needs TLS.KeyCerts." },
+	{ .name = "SMTPMaxMessageSize", .type = SCHEMA_INT,
+	  .offset = offsetof(struct config_listener, smtp_max_message_size),
+	  .def = "52428800", .min = 1024, .max = 2147483647,
+	  .doc = "Largest message accepted by SMTP and submission, in bytes (advertised as SIZE)." },
+	{ .name = "SMTPMaxRecipients", .type = SCHEMA_INT,
+	  .offset = offsetof(struct config_listener, smtp_max_recipients),
+	  .def = "1000", .min = 100, .max = 100000,
+	  .doc = "Most recipients of one SMTP transaction (RFC 5321 §4.5.3.1.8 asks for at least 100)." },
 };
 
 static const struct schema listener_schema = {
@@ -167,10 +218,58 @@ const struct schema schema_static = {
 	.fields = SCHEMA_FIELDS(static_fields),
 };
 
-void schema_static_finish(void *root)
+/* Submission and Submissions offer AUTH, which tern offers only over TLS
+ * (RFC 8314 §3.3): a listener that enables them needs certificates. */
+static int check_submission_tls(const char *name, const struct config_listener *l,
+                                struct error *err)
+{
+	if (l->nkeycerts > 0)
+		return 0;
+	if (l->submission.enabled)
+		return error_set(err, ERR_INVALID, "%s: Listeners.%s.Submission: needs TLS.KeyCerts "
+		                 "(authentication is only offered over TLS)", name, l->name);
+	if (l->submissions.enabled)
+		return error_set(err, ERR_INVALID, "%s: Listeners.%s.Submissions: needs TLS.KeyCerts "
+		                 "(implicit TLS)", name, l->name);
+	return 0;
+}
+
+/* The port of service k (0..2) of l, or 0 if it is not enabled. */
+static int service_port(const struct config_listener *l, int k)
+{
+	const struct config_service *svc[] = {&l->smtp, &l->submission, &l->submissions};
+	return svc[k]->enabled ? svc[k]->port : 0;
+}
+
+/* No two enabled services may listen on the same IP and port. */
+static int check_ports(const char *name, const struct config_static *st, struct error *err)
+{
+	for (size_t a = 0; a < st->nlisteners; a++)
+		for (size_t b = a; b < st->nlisteners; b++)
+			for (int ka = 0; ka < 3; ka++)
+				for (int kb = a == b ? ka + 1 : 0; kb < 3; kb++) {
+					const struct config_listener *la = &st->listeners[a], *lb = &st->listeners[b];
+					int p = service_port(la, ka);
+					if (p == 0 || p != service_port(lb, kb))
+						continue;
+					for (size_t i = 0; i < la->nips; i++)
+						for (size_t j = 0; j < lb->nips; j++)
+							if (strcmp(la->ips[i], lb->ips[j]) == 0)
+								return error_set(err, ERR_INVALID, "%s: Listeners.%s and %s: two "
+								                 "services on %s port %d", name, la->name,
+								                 lb->name, la->ips[i], p);
+				}
+	return 0;
+}
+
+int schema_static_finish(void *root, const char *name, struct error *err)
 {
 	struct config_static *st = root;
-	for (size_t i = 0; i < st->nlisteners; i++)
+	for (size_t i = 0; i < st->nlisteners; i++) {
 		if (st->listeners[i].hostname == NULL)
 			st->listeners[i].hostname = st->hostname;
+		if (check_submission_tls(name, &st->listeners[i], err) != 0)
+			return -1;
+	}
+	return check_ports(name, st, err);
 }
