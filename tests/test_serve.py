@@ -178,7 +178,8 @@ def test_localserve(world_dir):
         out = p.communicate(timeout=10)[0]
         assert p.returncode == 0, out
         assert "wrote a new configuration" in out
-        assert "no SMTP, IMAP or HTTP server yet" in out
+        assert "password terntern" in out
+        assert "IMAP and HTTP are not in this version yet" in out
     finally:
         if p.poll() is None:
             p.kill()

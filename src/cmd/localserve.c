@@ -11,7 +11,9 @@
 #include "cmd/serve.h"
 
 #include "core/file.h"
+#include "core/arena.h"
 #include "core/tls.h"
+#include "store/store.h"
 
 #include <limits.h>
 #include <pwd.h>
@@ -20,10 +22,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The mox-compatible ports a complete localserve listens on. */
-static const char localserve_ports[] =
-	"SMTP 1025, submission 1587, submissions 1465, IMAP 1143, IMAPS 1993, "
-	"HTTP 1080, HTTPS 1443";
+/* The account's password, printed at start (as mox localserve does, a known
+ * one: the instance listens on loopback only). */
+#define LOCALSERVE_ACCOUNT "tern"
+#define LOCALSERVE_PASSWORD "terntern"
 
 static const char domains_conf[] =
 	"# Written by tern localserve: one account, tern@localhost.\n"
@@ -73,7 +75,16 @@ static int write_fresh_config(const char *confdir, struct error *err)
 	             "    TLS:\n"
 	             "      KeyCerts:\n"
 	             "        - CertFile: localhost.crt\n"
-	             "          KeyFile: localhost.key\n",
+	             "          KeyFile: localhost.key\n"
+	             "    SMTP:\n"
+	             "      Enabled: true\n"
+	             "      Port: 1025\n"
+	             "    Submission:\n"
+	             "      Enabled: true\n"
+	             "      Port: 1587\n"
+	             "    Submissions:\n"
+	             "      Enabled: true\n"
+	             "      Port: 1465\n",
 	             current_user()) < 0)
 		abort();
 	snprintf(path, sizeof(path), "%s/domains.conf", confdir);
@@ -85,6 +96,38 @@ static int write_fresh_config(const char *confdir, struct error *err)
 	return r;
 }
 
+/* Sets the account's password unless it has one (a fresh data directory). */
+static int ensure_password(const struct config *cfg, struct error *err)
+{
+	struct store_account *acct = NULL;
+	struct arena *a = arena_new(4096, ARENA_SECRET);
+	const char *line;
+	int r = store_open(cfg->st.data_dir, LOCALSERVE_ACCOUNT, &acct, err);
+	if (r == 0 && store_credentials_get(acct, a, &line, err) != 0)
+		r = err->kind == ERR_NOTFOUND ? 1 : -1;
+	store_close(&acct);
+	arena_free(&a);
+	if (r == 1)
+		r = account_password_store(cfg, LOCALSERVE_ACCOUNT, LOCALSERVE_PASSWORD,
+		                           strlen(LOCALSERVE_PASSWORD), err);
+	return r;
+}
+
+static void print_usage_notes(const char *confpath)
+{
+	printf("tern localserve: loopback only; every message submitted, and every message\n"
+	       "received on port 1025 whatever its recipients, goes to account %s.\n"
+	       "  SMTP         127.0.0.1:1025 (no authentication)\n"
+	       "  submission   127.0.0.1:1587 (STARTTLS) and 127.0.0.1:1465 (TLS)\n"
+	       "               user %s@localhost (or %s), password %s\n"
+	       "  recipients starting with \"temperror\" get 451, \"permerror\" 550\n"
+	       "  the certificate is self-signed: let your client accept it\n"
+	       "IMAP and HTTP are not in this version yet. Stop with Ctrl-C or:\n"
+	       "  tern -config %s stop\n",
+	       LOCALSERVE_ACCOUNT, LOCALSERVE_ACCOUNT, LOCALSERVE_ACCOUNT, LOCALSERVE_PASSWORD,
+	       confpath);
+}
+
 static void default_dir(char *out, size_t size)
 {
 	const char *home = getenv("HOME");
@@ -94,13 +137,15 @@ static void default_dir(char *out, size_t size)
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	const char *dir = NULL;
+	bool pedantic = false;
 	const struct flag flags[] = {
 		{"dir", FLAG_STRING, &dir, "directory for config and data (default ~/.config/tern-localserve)"},
+		{"pedantic", FLAG_BOOL, &pedantic, "strict protocol syntax, where tern is normally liberal"},
 	};
-	if (cmd_parse_flags(&cmd_localserve, ctx, flags, 1, &argc, &argv) != 0)
+	if (cmd_parse_flags(&cmd_localserve, ctx, flags, 2, &argc, &argv) != 0)
 		return CMD_USAGE;
 	if (argc != 0)
-		return cmd_usage(&cmd_localserve, flags, 1);
+		return cmd_usage(&cmd_localserve, flags, 2);
 	char dirbuf[PATH_MAX], confdir[PATH_MAX], confpath[PATH_MAX + 32];
 	if (dir == NULL) {
 		default_dir(dirbuf, sizeof(dirbuf));
@@ -119,13 +164,15 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	struct config *cfg;
 	if (config_load(confpath, &cfg, &err) != 0)
 		return cmd_fail(&cmd_localserve, "%s", err.msg);
+	if (ensure_password(cfg, &err) != 0) {
+		config_release(&cfg);
+		return cmd_fail(&cmd_localserve, "%s", err.msg);
+	}
 	printf("tern localserve: config %s, data %s\n", confpath, cfg->st.data_dir);
-	printf("tern localserve: NOTE: this version of tern has no SMTP, IMAP or HTTP server yet,\n"
-	       "so nothing listens on the localserve ports (%s).\n"
-	       "Only the control socket runs; stop with Ctrl-C or: tern -config %s stop\n",
-	       localserve_ports, confpath);
+	print_usage_notes(confpath);
 	fflush(stdout);
-	struct serve_opts opts = {.drop_privileges = false, .who = "localserve"};
+	struct serve_opts opts = {.drop_privileges = false, .who = "localserve", .localserve = true,
+	                          .pedantic = pedantic};
 	return serve_run(cfg, &opts);
 }
 
@@ -138,7 +185,13 @@ const struct cmd cmd_localserve = {
 	        "and domains.conf (domain localhost, account \"tern\" with address tern@localhost)\n"
 	        "and a self-signed certificate for localhost; use -config DIR/config/tern.conf with\n"
 	        "other commands to work on this instance.\n"
-	        "This version has no SMTP, IMAP or HTTP server yet: it runs the control socket and\n"
-	        "configuration handling only, and says so when it starts.",
+	        "It listens on 127.0.0.1 and ::1: SMTP on port 1025, submission on 1587\n"
+	        "(STARTTLS) and 1465 (TLS), as mox localserve does. Log in as tern@localhost\n"
+	        "with password terntern. Every submitted message, and every message received\n"
+	        "on port 1025 whatever its recipients, is delivered to account tern;\n"
+	        "recipients whose local part starts with \"temperror\" get 451 and \"permerror\"\n"
+	        "550, to test an application's error handling. -pedantic refuses syntax that\n"
+	        "tern otherwise accepts (bare LF line ends, a space after \"MAIL FROM:\").\n"
+	        "IMAP and HTTP are not in this version yet.",
 	.run = run,
 };

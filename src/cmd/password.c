@@ -72,8 +72,8 @@ static ssize_t new_password(char *pw, char *again, size_t size, struct error *er
 	return n;
 }
 
-static int store_new_credentials(const struct config *cfg, const char *account, const char *pw,
-                                 size_t n, struct error *err)
+int account_password_store(const struct config *cfg, const char *account, const char *pw,
+                           size_t n, struct error *err)
 {
 	struct sasl_credentials creds;
 	if (sasl_credentials_derive(pw, n, SASL_CRED_ALL, &creds, err) != 0)
@@ -106,7 +106,7 @@ static int run_set(struct cmd_ctx *ctx, int argc, char **argv)
 	char pw[PASSWORD_MAX + 2], again[PASSWORD_MAX + 2];
 	struct error err;
 	ssize_t n = new_password(pw, again, sizeof(pw), &err);
-	int r = n < 0 ? -1 : store_new_credentials(cfg, argv[0], pw, (size_t)n, &err);
+	int r = n < 0 ? -1 : account_password_store(cfg, argv[0], pw, (size_t)n, &err);
 	explicit_bzero(pw, sizeof(pw));
 	explicit_bzero(again, sizeof(again));
 	config_release(&cfg);

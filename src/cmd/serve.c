@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/privdrop.h"
 #include "ctl/ctl.h"
+#include "smtpserver/service.h"
 #include "tern_version.h"
 
 #include <errno.h>
@@ -153,6 +154,25 @@ static int prepare(struct config *cfg, const struct serve_opts *opts, struct err
 	return serve_become_user(cfg, true, err);
 }
 
+/* Sessions receiving a message when the server stops get this long to finish. */
+#define STOP_GRACE_MS 10000
+
+/* Binds the mail services (as root, for ports below 1024), then prepares
+ * the data directory and drops privileges, then starts accepting. */
+static int start_services(struct config *cfg, const struct serve_opts *opts,
+                          struct smtp_services **smtp, struct ctl_server **ctl, struct error *err)
+{
+	struct smtp_services_opts so = {.localserve = opts->localserve, .pedantic = opts->pedantic};
+	if (smtp_services_bind(cfg, &so, smtp, err) != 0)
+		return -1;
+	if (prepare(cfg, opts, err) != 0)
+		return -1;
+	*ctl = ctl_server_start(cfg->st.data_dir, ctl_commands, collect_ctl_commands(), NULL, err);
+	if (*ctl == NULL)
+		return -1;
+	return smtp_services_start(*smtp, err);
+}
+
 int serve_run(struct config *cfg, const struct serve_opts *opts)
 {
 	sigset_t set;
@@ -161,11 +181,11 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	struct error err;
 	error_clear(&err);
 	struct ctl_server *ctl = NULL;
-	if (prepare(cfg, opts, &err) == 0)
-		ctl = ctl_server_start(cfg->st.data_dir, ctl_commands, collect_ctl_commands(), NULL,
-		                       &err);
-	if (ctl == NULL) {
+	struct smtp_services *smtp = NULL;
+	if (start_services(cfg, opts, &smtp, &ctl, &err) != 0) {
 		fprintf(stderr, "tern %s: %s\n", opts->who, err.msg);
+		smtp_services_stop(&smtp, 0);
+		ctl_server_stop(&ctl);
 		config_release(&cfg);
 		return CMD_FAIL;
 	}
@@ -173,15 +193,17 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	log_str(l, "version", TERN_VERSION);
 	log_str(l, "config", cfg->static_path);
 	log_str(l, "datadir", cfg->st.data_dir);
+	log_uint(l, "smtp_listeners", smtp_services_count(smtp));
 	log_int(l, "pid", (long long)getpid());
 	log_end(l);
-	config_release(&cfg);
 
 	int sig = wait_for_stop(&set);
 	l = log_begin(LOG_INFO, "serve", "stopping");
 	log_str(l, "signal", strsignal(sig));
 	log_end(l);
+	smtp_services_stop(&smtp, STOP_GRACE_MS);
 	ctl_server_stop(&ctl);
+	config_release(&cfg);
 	log_msgf(LOG_INFO, "serve", "stopped");
 	return CMD_OK;
 }
@@ -250,8 +272,10 @@ const struct cmd cmd_serve = {
 	        "from the network. SIGHUP (or \"tern config reload\") reloads the configuration;\n"
 	        "SIGTERM, SIGINT or \"tern stop\" stop the server.\n"
 	        "The control socket DATADIR/ctl takes commands from the tern command line.\n"
-	        "This version has no mail protocol servers yet (SMTP, IMAP, HTTP): it runs\n"
-	        "the control socket and configuration handling only.",
+	        "Runs the SMTP services each listener enables (SMTP on port 25 for mail from\n"
+	        "other servers, Submission on 587 and Submissions on 465 for users' mail\n"
+	        "programs). Mail for other domains is not sent on yet (no outbound queue), and\n"
+	        "there is no IMAP or HTTP server yet.",
 	.run = run_serve,
 };
 

@@ -16,6 +16,8 @@
 struct serve_opts {
 	bool drop_privileges;    /* false for localserve: it runs as the invoking user */
 	const char *who;         /* "serve" or "localserve", for messages */
+	bool localserve;         /* every message to the one account (smtpserver/backend.h) */
+	bool pedantic;           /* protocol syntax checked strictly */
 };
 
 /* Creates the data directory and, when running as root, hands it to the
@@ -31,6 +33,11 @@ int serve_become_user(const struct config *cfg, bool own_config, struct error *e
  * access files as that user (privdrop_fs_as; switch to 0, 0 to read as root).
  * The user's ids go to *uid_r and *gid_r. Returns 0, or -1 with err set. */
 int serve_as_data_owner(const struct config *cfg, uid_t *uid_r, gid_t *gid_r, struct error *err);
+
+/* Stores the keys derived from password pw (n bytes) as the credentials of
+ * account (password.c). Returns 0, or -1 with err set. */
+int account_password_store(const struct config *cfg, const char *account, const char *pw,
+                           size_t n, struct error *err);
 
 /* Runs until asked to stop. Takes over the reference to cfg. Returns a process
  * exit code (CMD_OK, or CMD_FAIL with the reason on stderr). */

@@ -1,0 +1,465 @@
+/*
+ * backend.c: what the SMTP server does with recipients and messages: local
+ * accounts from the configuration, delivery into the store, the submission
+ * rules, and the localserve behaviour.
+ *
+ * Every call takes the current configuration snapshot; a recipient keeps
+ * its account's name (not a pointer into a snapshot), so a reload between
+ * RCPT and the end of DATA is harmless: an account that went away fails the
+ * delivery with a temporary error.
+ *
+ * Email authentication (SPF, DKIM, DMARC) and the junk filter plug in at
+ * deliver_one's added headers and mailbox choice; until they exist the
+ * Authentication-Results header says "none" (RFC 8601 §2.2).
+ */
+#include "smtpserver/backend.h"
+#include "smtpserver/recipient.h"
+
+#include "config/config.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "message/message.h"
+#include "store/store.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Index text kept per message (as import does). */
+#define INDEX_TEXT_MAX (256 * 1024)
+
+/* What a recipient resolved to, kept in the transaction's arena. */
+struct rcpt_data {
+	const char *account;
+	const char *mailbox;         /* fixed mailbox, or NULL: the destination decides */
+	const char *dest_address;    /* destination key, to find it again at delivery */
+};
+
+/*
+ * Accounts and logins.
+ */
+
+static const struct config_account *account_named(const struct config *cfg, const char *name)
+{
+	return name != NULL ? config_find_account(cfg, name) : NULL;
+}
+
+/* The account a login name means: an account's name, or one of its addresses. */
+static const struct config_account *login_account(const struct config *cfg, const char *login,
+                                                  struct arena *a)
+{
+	const struct config_account *acc = config_find_account(cfg, login);
+	if (acc != NULL)
+		return acc;
+	struct smtp_address addr;
+	struct smtp_rcpt_target t;
+	struct error e;
+	if (smtp_address_parse(login, strlen(login), SMTP_UTF8 | SMTP_LIBERAL, a, &addr, &e) != 0 ||
+	    smtp_rcpt_resolve(cfg, &addr, a, &t, &e) != 0 || t.kind != SMTP_RCPT_LOCAL ||
+	    t.dest == NULL)
+		return NULL;
+	return t.account;
+}
+
+static int auth_lookup(void *ctx, const char *username, struct sasl_credentials *creds_r)
+{
+	struct smtp_backend *b = ctx;
+	struct config *cfg = config_acquire();
+	struct arena *a = arena_new(4096, ARENA_SECRET);
+	const struct config_account *acc = login_account(cfg, username, a);
+	int r = 0;
+	if (acc != NULL) {
+		struct store_account *st = NULL;
+		const char *line;
+		struct error e;
+		if (store_open(b->data_dir, acc->name, &st, &e) != 0 ||
+		    store_credentials_get(st, a, &line, &e) != 0)
+			r = e.kind == ERR_NOTFOUND ? 0 : -1;  /* no password set: no login */
+		else
+			r = sasl_credentials_decode(line, strlen(line), creds_r, &e) == 0 ? 1 : -1;
+		if (r < 0) {
+			struct log_line *l = log_begin(LOG_ERROR, "smtpserver", "credentials unavailable");
+			log_str(l, "account", acc->name);
+			log_error_value(l, &e);
+			log_end(l);
+		}
+		store_close(&st);
+	}
+	arena_free(&a);
+	config_release(&cfg);
+	return r;
+}
+
+/*
+ * MAIL FROM (submission): the sender must be one of the user's addresses.
+ */
+
+/* Whether addr belongs to the account user logged in as. */
+static bool owns_address(const struct config *cfg, const char *user, const char *local,
+                         const char *domain, struct arena *a)
+{
+	const struct config_account *acc = login_account(cfg, user, a);
+	struct smtp_address addr = {.local = local, .local_len = strlen(local), .local_raw = local,
+	                            .domain = domain};
+	struct smtp_rcpt_target t;
+	struct error e;
+	return acc != NULL && smtp_rcpt_resolve(cfg, &addr, a, &t, &e) == 0 &&
+	       t.kind == SMTP_RCPT_LOCAL && t.dest != NULL && t.account == acc;
+}
+
+static void mail_hook(void *ctx, const struct smtpserver_txn *t, struct smtpserver_reply *reply)
+{
+	struct smtp_backend *b = ctx;
+	if (t->mode == SMTPSERVER_RECEIVE || b->localserve || t->mail_from.null)
+		return;
+	struct config *cfg = config_acquire();
+	const struct smtp_address *f = &t->mail_from.addr;
+	if (!owns_address(cfg, t->user, f->local, f->domain, t->arena))
+		smtpserver_reply_set(reply, 550, "5.7.1", "Not allowed to send as <%s@%s>: not an address of "
+		                     "your account", f->local_raw, f->domain);
+	config_release(&cfg);
+}
+
+/*
+ * RCPT TO.
+ */
+
+static bool localpart_starts(const struct smtp_address *a, const char *word)
+{
+	return strncasecmp(a->local, word, strlen(word)) == 0;
+}
+
+/* localserve: every recipient reaches the one account, except the local
+ * parts that ask for an error, so applications can test their handling. */
+static void rcpt_localserve(struct smtp_backend *b, const struct config *cfg,
+                            const struct smtpserver_txn *t, struct smtpserver_rcpt *r,
+                            struct smtpserver_reply *reply)
+{
+	if (localpart_starts(&r->path.addr, "temperror")) {
+		smtpserver_reply_set(reply, 451, "4.0.0", "Temporary error, as asked for by the recipient "
+		                     "address (localserve)");
+		return;
+	}
+	if (localpart_starts(&r->path.addr, "permerror")) {
+		smtpserver_reply_set(reply, 550, "5.0.0", "Permanent error, as asked for by the recipient "
+		                     "address (localserve)");
+		return;
+	}
+	struct rcpt_data *d = arena_alloc(t->arena, sizeof(*d));
+	d->account = cfg->dyn.naccounts > 0 ? cfg->dyn.accounts[0].name : NULL;
+	d->mailbox = "Inbox";
+	d->dest_address = NULL;
+	r->data = d;
+	if (d->account == NULL)
+		smtpserver_reply_set(reply, 451, "4.3.0", "No account configured");
+}
+
+/* Whether the account is already at its quota (RFC 3463 4.2.2: mailbox full). */
+static bool account_full(struct smtp_backend *b, const struct config_account *acc)
+{
+	if (acc->quota_mb == 0 && acc->quota_messages == 0)
+		return false;
+	struct store_account *st = NULL;
+	struct store_usage u;
+	struct error e;
+	bool full = false;
+	if (store_open(b->data_dir, acc->name, &st, &e) == 0 && store_usage(st, &u, &e) == 0)
+		full = (acc->quota_mb > 0 && u.bytes >= (uint64_t)acc->quota_mb * 1024 * 1024) ||
+		       (acc->quota_messages > 0 && u.messages >= (uint64_t)acc->quota_messages);
+	store_close(&st);
+	return full;
+}
+
+static void rcpt_hook(void *ctx, const struct smtpserver_txn *t, struct smtpserver_rcpt *r,
+                      struct smtpserver_reply *reply)
+{
+	struct smtp_backend *b = ctx;
+	struct config *cfg = config_acquire();
+	struct smtp_rcpt_target target;
+	struct error e;
+	const struct smtp_address *a = &r->path.addr;
+	if (b->localserve) {
+		rcpt_localserve(b, cfg, t, r, reply);
+	} else if (smtp_rcpt_resolve(cfg, a, t->arena, &target, &e) != 0) {
+		smtpserver_reply_set(reply, 553, "5.1.3", "Bad recipient domain: %s", e.msg);
+	} else if (target.kind == SMTP_RCPT_UNKNOWN) {
+		smtpserver_reply_set(reply, 550, "5.1.1", "No such recipient here: <%s>", target.address);
+	} else if (target.kind == SMTP_RCPT_FOREIGN && t->mode == SMTPSERVER_RECEIVE) {
+		smtpserver_reply_set(reply, 550, "5.7.1", "Relaying denied: %s is not a domain of this server",
+		                     target.domain);
+	} else if (target.kind == SMTP_RCPT_FOREIGN) {
+		smtpserver_reply_set(reply, 451, "4.3.0", "Delivery to other domains (%s) is not available: "
+		                     "this tern has no outbound queue yet", target.domain);
+	} else if (account_full(b, target.account)) {
+		smtpserver_reply_set(reply, 452, "4.2.2", "Mailbox of <%s> is full", target.address);
+	} else {
+		struct rcpt_data *d = arena_alloc(t->arena, sizeof(*d));
+		d->account = arena_strdup(t->arena, target.account->name);
+		d->mailbox = target.dest == NULL ? "Inbox" : NULL;
+		d->dest_address = target.dest != NULL ? arena_strdup(t->arena, target.dest->address) : NULL;
+		r->data = d;
+	}
+	config_release(&cfg);
+}
+
+/*
+ * Delivery.
+ */
+
+/* The parsed start of the message: header fields for rulesets and checks. */
+struct parsed {
+	struct message *m;
+	struct message_summary sum;
+	size_t nh;
+	const char **names, **values;
+	bool complete;
+	const char *head;
+	size_t head_len;
+};
+
+static void parse_message(struct smtpserver_spool *msg, struct arena *a, struct parsed *p)
+{
+	p->head = smtpserver_spool_head(msg, &p->head_len, &p->complete);
+	p->m = message_parse(a, p->head, p->head_len, NULL);
+	message_summarize(a, p->m, p->complete, INDEX_TEXT_MAX, &p->sum);
+	const struct message_headers *h = &p->m->root->headers;
+	p->names = arena_alloc(a, (h->count + 1) * sizeof(char *));
+	p->values = arena_alloc(a, (h->count + 1) * sizeof(char *));
+	p->nh = 0;
+	for (size_t i = 0; i < h->count; i++) {
+		const struct message_header *f = &h->fields[i];
+		if (f->broken)
+			continue;
+		p->names[p->nh] = arena_strndup(a, f->name, f->name_len);
+		p->values[p->nh] = message_header_unfold(a, f->value, f->value_len, NULL);
+		p->nh++;
+	}
+}
+
+/* RFC 6409 §8.1.1, §8.3: a submission server may add Date and Message-ID. */
+static void add_submission_headers(struct smtp_backend *b, const struct smtpserver_txn *t,
+                                   struct parsed *p, struct buf *added, struct arena *a)
+{
+	const struct message_headers *h = &p->m->root->headers;
+	if (message_header_find(h, "Date", NULL) == NULL) {
+		char date[MESSAGE_DATE_MAX];
+		buf_appendf(added, "Date: %s\r\n", message_date_format(time(NULL), date));
+	}
+	if (message_header_find(h, "Message-ID", NULL) == NULL) {
+		unsigned char raw[12];
+		if (RAND_bytes(raw, sizeof(raw)) != 1)
+			abort();
+		char id[sizeof(raw) * 2 + 1];
+		for (size_t i = 0; i < sizeof(raw); i++)
+			snprintf(id + 2 * i, 3, "%02x", raw[i]);
+		p->sum.message_id = arena_printf(a, "<%s@%s>", id, t->hostname);
+		buf_appendf(added, "Message-ID: %s\r\n", p->sum.message_id);
+	}
+}
+
+/* Submission: every From address must be the user's (RFC 6409 §8 lets a
+ * server check it). Returns true if the message may go, else sets reply. */
+static bool from_allowed(const struct config *cfg, const struct smtpserver_txn *t,
+                         const struct parsed *p, struct arena *a, struct smtpserver_reply *reply)
+{
+	const struct message_header *f = message_header_find(&p->m->root->headers, "From", NULL);
+	if (f == NULL) {
+		smtpserver_reply_set(reply, 550, "5.6.0", "Message has no From header (RFC 5322 §3.6)");
+		return false;
+	}
+	size_t n;
+	char *v = message_header_unfold(a, f->value, f->value_len, &n);
+	struct message_address_list list;
+	message_address_parse(a, v, n, MESSAGE_ADDRESS_IDNA_ASCII, &list);
+	size_t mailboxes = 0;
+	for (size_t i = 0; i < list.count; i++) {
+		const struct message_address *ad = &list.items[i];
+		if (ad->kind != MESSAGE_ADDRESS_MAILBOX || ad->local == NULL)
+			continue;
+		mailboxes++;
+		if (ad->domain == NULL || !owns_address(cfg, t->user, ad->local, ad->domain, a)) {
+			smtpserver_reply_set(reply, 550, "5.7.1", "From address %s is not an address of your "
+			                     "account", ad->address != NULL ? ad->address : ad->local);
+			return false;
+		}
+	}
+	if (mailboxes == 0)
+		smtpserver_reply_set(reply, 550, "5.6.0", "From header holds no address");
+	return mailboxes > 0;
+}
+
+/* The mailbox for r: fixed, or by the destination's rulesets. */
+static const char *choose_mailbox(const struct config *cfg, const struct config_account *acc,
+                                  const struct rcpt_data *d, const struct smtpserver_txn *t,
+                                  const struct parsed *p)
+{
+	if (d->mailbox != NULL)
+		return d->mailbox;
+	for (size_t i = 0; i < acc->ndestinations; i++) {
+		const struct config_destination *dest = &acc->destinations[i];
+		if (strcmp(dest->address, d->dest_address) != 0)
+			continue;
+		const char *from = NULL;
+		if (!t->mail_from.null)
+			from = arena_printf(t->arena, "%s@%s", t->mail_from.addr.local, t->mail_from.addr.domain);
+		return config_destination_mailbox(dest, from, p->nh, p->names, p->values);
+	}
+	return "Inbox";
+}
+
+struct delivery_job {
+	struct smtp_backend *b;
+	const struct smtpserver_txn *t;
+	struct smtpserver_spool *msg;
+	struct parsed *p;
+	const char *added;
+};
+
+/* Delivers the message to one account and mailbox. Returns 0, or -1 with e. */
+static int deliver_one(struct delivery_job *j, const struct config_account *acc,
+                       const char *mailbox, const char *rcpt_to, struct error *e)
+{
+	const struct smtpserver_txn *t = j->t;
+	struct store_account *st = NULL;
+	if (store_open(j->b->data_dir, acc->name, &st, e) != 0)
+		return -1;
+	store_set_quota(st, (uint64_t)acc->quota_mb * 1024 * 1024, (uint64_t)acc->quota_messages);
+	struct store_delivery d = {
+		.mailbox = mailbox,
+		.structure = j->p->sum.structure,
+		.structure_len = j->p->sum.structure_len,
+		.message_id = j->p->sum.message_id,
+		.subject = j->p->sum.subject,
+		.from = j->p->sum.from,
+		.date = j->p->sum.date,
+		.added_headers = j->added,
+		.remote_ip = t->remote_ip,
+		.ehlo = t->ehlo,
+		.mail_from = t->mail_from.null ? "" : arena_printf(t->arena, "%s@%s",
+		             t->mail_from.addr.local_raw, t->mail_from.addr.domain),
+		.rcpt_to = rcpt_to,
+		.tls = t->tls,
+		.fts_addresses = j->p->sum.addresses,
+		.fts_body = j->p->sum.body,
+	};
+	struct store_delivered res;
+	int r;
+	if (j->p->complete) {
+		r = store_deliver(st, &d, j->p->head, j->p->head_len, &res, e);
+	} else {
+		smtpserver_spool_rewind(j->msg);
+		r = store_deliver_stream(st, &d, smtpserver_spool_read, j->msg, &res, e);
+	}
+	if (r != 0 && e->kind == ERR_NOTFOUND && strcmp(mailbox, "Inbox") != 0) {
+		/* a ruleset names a mailbox that does not exist: create it */
+		struct error e2;
+		if (store_mailbox_create(st, mailbox, 0, &e2) == 0)
+			r = deliver_one(j, acc, mailbox, rcpt_to, e);
+	}
+	store_close(&st);
+	return r;
+}
+
+static void delivery_failed(const char *account, const struct error *e,
+                            struct smtpserver_reply *reply, uint64_t size, int quota_mb)
+{
+	struct log_line *l = log_begin(LOG_ERROR, "smtpserver", "delivery failed");
+	log_str(l, "account", account);
+	log_error_value(l, e);
+	log_end(l);
+	if (!store_error_is_quota(e))
+		smtpserver_reply_set(reply, 451, "4.3.0", "Error storing the message, try again later");
+	else if (quota_mb > 0 && size > (uint64_t)quota_mb * 1024 * 1024)  /* can never fit */
+		smtpserver_reply_set(reply, 552, "5.2.2", "Message larger than the recipient's quota");
+	else
+		smtpserver_reply_set(reply, 452, "4.2.2", "Recipient's mailbox is full");
+}
+
+/* Delivers to every recipient; the same account and mailbox get one copy.
+ * If some recipients were stored and a later one fails, the reply is still
+ * 250: the stored ones cannot be taken back, and an SMTP reply to DATA covers
+ * the whole transaction (RFC 5321 §3.3); the failure is logged. */
+static void deliver_all(struct delivery_job *j, const struct config *cfg,
+                        struct smtpserver_reply *reply)
+{
+	const struct smtpserver_txn *t = j->t;
+	size_t done = 0;
+	const char **seen = arena_alloc(t->arena, t->nrcpts * 2 * sizeof(char *));
+	for (size_t i = 0; i < t->nrcpts; i++) {
+		const struct rcpt_data *d = t->rcpts[i].data;
+		const struct config_account *acc = account_named(cfg, d->account);
+		if (acc == NULL) {
+			smtpserver_reply_set(reply, 451, "4.3.0", "Recipient account was removed, try again later");
+			continue;
+		}
+		const char *mailbox = choose_mailbox(cfg, acc, d, t, j->p);
+		bool dup = false;
+		for (size_t k = 0; k < done && !dup; k++)
+			dup = strcmp(seen[2 * k], acc->name) == 0 && strcmp(seen[2 * k + 1], mailbox) == 0;
+		if (dup)
+			continue;
+		const struct smtp_address *a = &t->rcpts[i].path.addr;
+		const char *rcpt_to = arena_printf(t->arena, "%s@%s", a->local_raw, a->domain);
+		struct error e;
+		if (deliver_one(j, acc, mailbox, rcpt_to, &e) != 0) {
+			struct smtpserver_reply fail;
+			delivery_failed(acc->name, &e, &fail, smtpserver_spool_size(j->msg), acc->quota_mb);
+			if (done == 0)
+				*reply = fail;
+			continue;
+		}
+		seen[2 * done] = acc->name;
+		seen[2 * done + 1] = mailbox;
+		if (done++ == 0)
+			smtpserver_reply_set(reply, 250, "2.0.0", "Message accepted");
+	}
+}
+
+static void deliver_hook(void *ctx, const struct smtpserver_txn *t, const char *received,
+                         struct smtpserver_spool *msg, struct smtpserver_reply *reply)
+{
+	struct smtp_backend *b = ctx;
+	struct config *cfg = config_acquire();
+	struct arena *a = arena_new(64 * 1024, ARENA_PLAIN);
+	struct parsed p;
+	parse_message(msg, a, &p);
+	struct buf added;
+	buf_init(&added, BUF_UNBOUNDED);
+	buf_append_str(&added, received);
+	bool ok = true;
+	if (t->mode == SMTPSERVER_RECEIVE)
+		buf_appendf(&added, "Authentication-Results: %s; none\r\n", t->hostname);
+	else if (!b->localserve)
+		ok = from_allowed(cfg, t, &p, a, reply);
+	if (ok && t->mode != SMTPSERVER_RECEIVE)
+		add_submission_headers(b, t, &p, &added, a);
+	if (ok) {
+		char accepted[sizeof(reply->text)];
+		snprintf(accepted, sizeof(accepted), "%s", reply->text);
+		struct delivery_job j = {.b = b, .t = t, .msg = msg, .p = &p, .added = added.data};
+		smtpserver_reply_set(reply, 451, "4.3.0", "No recipient could be delivered");
+		deliver_all(&j, cfg, reply);
+		if (reply->code == 250)
+			snprintf(reply->text, sizeof(reply->text), "%s", accepted);
+	}
+	buf_free(&added);
+	arena_free(&a);
+	config_release(&cfg);
+}
+
+void smtp_backend_init(struct smtp_backend *b, const char *data_dir, bool localserve)
+{
+	memset(b, 0, sizeof(*b));
+	b->data_dir = data_dir;
+	b->localserve = localserve;
+	b->ops.mail = mail_hook;
+	b->ops.rcpt = rcpt_hook;
+	b->ops.deliver = deliver_hook;
+	b->ops.auth_lookup = auth_lookup;
+	b->ops.ctx = b;
+}

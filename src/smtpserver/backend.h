@@ -1,0 +1,22 @@
+/*
+ * backend.h: the SMTP server's backend for a running tern: recipients are
+ * the configured accounts (config_acquire's current snapshot), messages go
+ * into the store. In localserve mode every recipient is the one account,
+ * except local parts starting with "temperror" (451) or "permerror" (550),
+ * and any sender is allowed.
+ */
+#ifndef TERN_SMTPSERVER_BACKEND_H
+#define TERN_SMTPSERVER_BACKEND_H
+
+#include "smtpserver/smtpserver.h"
+
+struct smtp_backend {
+	struct smtpserver_backend ops;   /* give &ops to the sessions */
+	const char *data_dir;
+	bool localserve;
+};
+
+/* Fills b; data_dir must outlive it. */
+void smtp_backend_init(struct smtp_backend *b, const char *data_dir, bool localserve);
+
+#endif

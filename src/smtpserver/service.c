@@ -1,0 +1,250 @@
+/*
+ * service.c: see service.h. One entry per (listener, service, IP); the
+ * services of one listener share its TLS certificates and its connection
+ * limit (MaxConnections, MaxConnectionsPerIP).
+ */
+#include "smtpserver/service.h"
+#include "smtpserver/backend.h"
+
+#include "config/config.h"
+#include "core/conn.h"
+#include "core/connlimit.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/listener.h"
+#include "core/log.h"
+#include "core/ratelimit.h"
+#include "core/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Failed logins allowed per remote address and per user name in
+ * AUTH_WINDOW_S; protocol errors per remote address in ERRORS_WINDOW_S. */
+#define AUTH_FAILS_PER_IP 10
+#define AUTH_FAILS_PER_USER 20
+#define AUTH_WINDOW_S 300
+#define ERRORS_PER_IP 200
+#define ERRORS_WINDOW_S 600
+#define TRACKED_ADDRESSES 65536
+
+/* The line a refused connection gets. */
+#define BUSY_REPLY "421 4.7.0 Too many connections, try again later\r\n"
+
+struct entry {
+	struct smtp_services *owner;
+	struct smtpserver_settings settings;
+	int fd;
+	struct listener *listener;
+	struct connlimit *limit;      /* borrowed from the listener's group */
+	const char *name;             /* "smtp", "submission", "submissions" */
+};
+
+struct smtp_services {
+	struct smtp_backend backend;
+	struct smtpserver_limits limits;
+	struct tls_server **tls;      /* per config listener, may be NULL */
+	struct connlimit **connlimits;
+	size_t nlisteners;
+	struct entry *entries;
+	size_t n, cap;
+	char spool_dir[PATH_MAX];
+	unsigned char secret[32];
+	bool pedantic;
+};
+
+static void handle(void *ctx, const struct listener_conn *lc)
+{
+	struct entry *en = ctx;
+	struct error e;
+	/* RFC 4954 §4: AUTH lines may be up to 12288 octets */
+	struct conn *c = conn_new(lc->fd, 12288, &e);
+	if (c == NULL)
+		return;
+	smtpserver_session(c, (const struct sockaddr *)&lc->peer, lc->cancel_fd, &en->settings);
+	conn_free(&c);
+}
+
+static struct entry *add_entry(struct smtp_services *s)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap == 0 ? 8 : s->cap * 2;
+		s->entries = realloc(s->entries, s->cap * sizeof(*s->entries));
+		if (s->entries == NULL)
+			abort();
+	}
+	struct entry *en = &s->entries[s->n++];
+	memset(en, 0, sizeof(*en));
+	en->fd = -1;
+	return en;
+}
+
+static int load_tls(const struct config_listener *l, struct tls_server **out, struct error *e)
+{
+	*out = NULL;
+	if (l->nkeycerts == 0)
+		return 0;
+	struct tls_cert_files *pairs = calloc(l->nkeycerts, sizeof(*pairs));
+	if (pairs == NULL)
+		abort();
+	for (size_t i = 0; i < l->nkeycerts; i++)
+		pairs[i] = (struct tls_cert_files){l->keycerts[i].cert_file, l->keycerts[i].key_file};
+	enum tls_min_version min = strcmp(l->tls_min_version, "TLSv1.3") == 0 ? TLS_MIN_V1_3 : TLS_MIN_V1_2;
+	*out = tls_server_new(pairs, l->nkeycerts, min, e);
+	free(pairs);
+	return *out != NULL ? 0 : error_prefix(e, "listener %s", l->name);
+}
+
+/* Binds one service of listener index li on all its IPs. */
+static int bind_service(struct smtp_services *s, const struct config *cfg, size_t li,
+                        const struct config_service *svc, enum smtpserver_mode mode,
+                        const char *name, struct error *e)
+{
+	const struct config_listener *l = &cfg->st.listeners[li];
+	if (!svc->enabled)
+		return 0;
+	if (mode != SMTPSERVER_RECEIVE && s->tls[li] == NULL)
+		return error_set(e, ERR_INVALID, "listener %s: %s needs TLS.KeyCerts (AUTH is only "
+		                 "offered over TLS)", l->name, name);
+	for (size_t i = 0; i < l->nips; i++) {
+		struct entry *en = add_entry(s);
+		en->name = name;
+		en->limit = s->connlimits[li];
+		en->settings = (struct smtpserver_settings){
+			.mode = mode,
+			.hostname = l->hostname,
+			.tls = s->tls[li],
+			.max_message_size = (uint64_t)l->smtp_max_message_size,
+			.max_recipients = (unsigned)l->smtp_max_recipients,
+			.pedantic = s->pedantic,
+			.spool_dir = s->spool_dir,
+			.auth_fail_delay_ms = SMTPSERVER_AUTH_FAIL_DELAY_MS,
+			.backend = &s->backend.ops,
+			.limits = &s->limits,
+			.sasl_secret = s->secret,
+			.sasl_secret_len = sizeof(s->secret),
+		};
+		en->fd = listener_bind(l->ips[i], svc->port, e);
+		if (en->fd < 0)
+			return error_prefix(e, "listener %s, %s", l->name, name);
+	}
+	return 0;
+}
+
+static int bind_listener(struct smtp_services *s, const struct config *cfg, size_t li,
+                         struct error *e)
+{
+	const struct config_listener *l = &cfg->st.listeners[li];
+	if (!l->smtp.enabled && !l->submission.enabled && !l->submissions.enabled)
+		return 0;
+	if (load_tls(l, &s->tls[li], e) != 0)
+		return -1;
+	s->connlimits[li] = connlimit_new((unsigned)l->max_connections,
+	                                  (unsigned)l->max_connections_per_ip, 32, 64);
+	if (bind_service(s, cfg, li, &l->smtp, SMTPSERVER_RECEIVE, "smtp", e) != 0 ||
+	    bind_service(s, cfg, li, &l->submission, SMTPSERVER_SUBMISSION, "submission", e) != 0 ||
+	    bind_service(s, cfg, li, &l->submissions, SMTPSERVER_SUBMISSIONS, "submissions", e) != 0)
+		return -1;
+	return 0;
+}
+
+int smtp_services_bind(const struct config *cfg, const struct smtp_services_opts *opts,
+                       struct smtp_services **out, struct error *e)
+{
+	struct smtp_services *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		abort();
+	smtp_backend_init(&s->backend, cfg->st.data_dir, opts->localserve);
+	s->pedantic = opts->pedantic;
+	snprintf(s->spool_dir, sizeof(s->spool_dir), "%s/tmp", cfg->st.data_dir);
+	s->nlisteners = cfg->st.nlisteners;
+	s->tls = calloc(s->nlisteners + 1, sizeof(*s->tls));
+	s->connlimits = calloc(s->nlisteners + 1, sizeof(*s->connlimits));
+	if (s->tls == NULL || s->connlimits == NULL)
+		abort();
+	s->limits.auth_fail_ip = ratelimit_new(AUTH_WINDOW_S, AUTH_FAILS_PER_IP, TRACKED_ADDRESSES);
+	s->limits.auth_fail_user = ratelimit_new(AUTH_WINDOW_S, AUTH_FAILS_PER_USER, TRACKED_ADDRESSES);
+	s->limits.errors_ip = ratelimit_new(ERRORS_WINDOW_S, ERRORS_PER_IP, TRACKED_ADDRESSES);
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		if (bind_listener(s, cfg, i, e) != 0) {
+			smtp_services_stop(&s, 0);
+			return -1;
+		}
+	}
+	*out = s;
+	return 0;
+}
+
+/* The SCRAM fake-salt secret (sasl.h) must survive restarts: it lives in
+ * DATADIR/sasl.secret, made on first use. */
+static int load_secret(struct smtp_services *s, const char *data_dir, struct error *e)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/sasl.secret", data_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, s->secret, sizeof(s->secret));
+		close(fd);
+		if (n == (ssize_t)sizeof(s->secret))
+			return 0;
+	}
+	if (RAND_bytes(s->secret, sizeof(s->secret)) != 1)
+		abort();
+	return file_write_atomic(path, s->secret, sizeof(s->secret), 0600, e);
+}
+
+int smtp_services_start(struct smtp_services *s, struct error *e)
+{
+	if (s->n == 0)
+		return 0;
+	if (file_mkdir_all(s->spool_dir, 0700, e) != 0 || load_secret(s, s->backend.data_dir, e) != 0)
+		return -1;
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *en = &s->entries[i];
+		struct listener_opts o = {.name = en->name, .limit = en->limit, .busy_reply = BUSY_REPLY,
+		                          .handler = handle, .ctx = en};
+		en->listener = listener_start(en->fd, &o, e);
+		en->fd = -1;
+		if (en->listener == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+unsigned smtp_services_count(const struct smtp_services *s)
+{
+	return s != NULL ? (unsigned)s->n : 0;
+}
+
+void smtp_services_stop(struct smtp_services **sp, unsigned grace_ms)
+{
+	struct smtp_services *s = *sp;
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->entries[i].listener != NULL)
+			listener_shutdown(s->entries[i].listener);
+	for (size_t i = 0; i < s->n; i++) {
+		listener_free(&s->entries[i].listener, grace_ms);
+		if (s->entries[i].fd >= 0)
+			close(s->entries[i].fd);
+	}
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		tls_server_free(&s->tls[i]);
+		connlimit_free(&s->connlimits[i]);
+	}
+	ratelimit_free(&s->limits.auth_fail_ip);
+	ratelimit_free(&s->limits.auth_fail_user);
+	ratelimit_free(&s->limits.errors_ip);
+	free(s->tls);
+	free(s->connlimits);
+	free(s->entries);
+	free(s);
+	*sp = NULL;
+}

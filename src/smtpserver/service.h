@@ -1,0 +1,38 @@
+/*
+ * service.h: the SMTP, submission and submissions services of every
+ * configured listener, as `tern serve` runs them: sockets bound and TLS
+ * loaded while still root, accepting after privileges are dropped, a 421
+ * to every session on shutdown.
+ */
+#ifndef TERN_SMTPSERVER_SERVICE_H
+#define TERN_SMTPSERVER_SERVICE_H
+
+#include <stdbool.h>
+
+struct config;
+struct error;
+struct smtp_services;
+
+struct smtp_services_opts {
+	bool localserve;     /* deliver everything to the one account (backend.h) */
+	bool pedantic;       /* strict syntax */
+};
+
+/* Binds the sockets of every enabled service of cfg's listeners and loads
+ * their TLS certificates. Nothing is accepted yet. Returns 0 with *out set
+ * (NULL-safe to stop when no service is enabled), or -1 with e set naming
+ * the listener. cfg must stay referenced until smtp_services_stop. */
+int smtp_services_bind(const struct config *cfg, const struct smtp_services_opts *opts,
+                       struct smtp_services **out, struct error *e);
+
+/* Starts accepting (after privileges are dropped). Returns 0, or -1 with e. */
+int smtp_services_start(struct smtp_services *s, struct error *e);
+
+/* Stops accepting, ends idle sessions with 421, lets messages being received
+ * finish for up to grace_ms, and frees *s. */
+void smtp_services_stop(struct smtp_services **s, unsigned grace_ms);
+
+/* How many services listen, for the startup message. */
+unsigned smtp_services_count(const struct smtp_services *s);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * spool.c: the message of one transaction while it arrives. Up to
+ * SMTPSERVER_SPOOL_MEM bytes stay in memory; a larger message goes to an
+ * unlinked temporary file (O_TMPFILE) in the spool directory, so memory per
+ * connection stays bounded and nothing is left behind after a crash.
+ */
+#include "smtpserver/internal.h"
+
+#include "core/buf.h"
+#include "core/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct smtpserver_spool {
+	struct buf mem;
+	int fd;               /* -1 while the message fits in mem */
+	const char *dir;
+	uint64_t size, max;
+	uint64_t rpos;        /* read position */
+};
+
+struct smtpserver_spool *spool_new(const char *dir, uint64_t max_size)
+{
+	struct smtpserver_spool *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		abort();
+	buf_init(&s->mem, SMTPSERVER_SPOOL_MEM);
+	s->fd = -1;
+	s->dir = dir;
+	s->max = max_size;
+	return s;
+}
+
+void spool_reset(struct smtpserver_spool *s)
+{
+	buf_reset(&s->mem);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->size = 0;
+	s->rpos = 0;
+}
+
+void spool_free(struct smtpserver_spool **sp)
+{
+	struct smtpserver_spool *s = *sp;
+	if (s == NULL)
+		return;
+	spool_reset(s);
+	buf_free(&s->mem);
+	free(s);
+	*sp = NULL;
+}
+
+static int write_all(int fd, const char *p, size_t n, struct error *e)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return error_errno(e, errno, "spool: write");
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Moves what is in memory to a new temporary file. */
+static int spill(struct smtpserver_spool *s, struct error *e)
+{
+	if (s->dir == NULL)
+		return error_set(e, ERR_LIMIT, "spool: message larger than %d bytes and no spool directory",
+		                 SMTPSERVER_SPOOL_MEM);
+	s->fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (s->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		/* a file system without O_TMPFILE: a named file, unlinked at once */
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/spool-XXXXXX", s->dir);
+		s->fd = mkostemp(path, O_CLOEXEC);
+		if (s->fd >= 0)
+			unlink(path);
+	}
+	if (s->fd < 0)
+		return error_errno(e, errno, "spool: temporary file in %s", s->dir);
+	return write_all(s->fd, s->mem.data, s->mem.len, e);
+}
+
+int spool_sink(void *ctx, const char *p, size_t n, struct error *e)
+{
+	struct smtpserver_spool *s = ctx;
+	if (s->fd < 0 && buf_append(&s->mem, p, n) == 0) {
+		s->size += n;
+		return 0;
+	}
+	if (s->fd < 0 && spill(s, e) != 0)
+		return -1;
+	if (write_all(s->fd, p, n, e) != 0)
+		return -1;
+	s->size += n;
+	return 0;
+}
+
+const char *smtpserver_spool_head(const struct smtpserver_spool *s, size_t *len_r,
+                                  bool *complete_r)
+{
+	*len_r = s->mem.len;
+	*complete_r = s->fd < 0;
+	return s->mem.data;
+}
+
+uint64_t smtpserver_spool_size(const struct smtpserver_spool *s)
+{
+	return s->size;
+}
+
+void smtpserver_spool_rewind(struct smtpserver_spool *s)
+{
+	s->rpos = 0;
+}
+
+ssize_t smtpserver_spool_read(void *ctx, void *buf, size_t n, struct error *e)
+{
+	struct smtpserver_spool *s = ctx;
+	if (s->rpos >= s->size)
+		return 0;
+	if (n > s->size - s->rpos)
+		n = (size_t)(s->size - s->rpos);
+	if (s->fd < 0) {
+		memcpy(buf, s->mem.data + s->rpos, n);
+		s->rpos += n;
+		return (ssize_t)n;
+	}
+	ssize_t r;
+	do
+		r = pread(s->fd, buf, n, (off_t)s->rpos);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return error_errno(e, errno, "spool: read");
+	if (r == 0)
+		return error_set(e, ERR_IO, "spool: temporary file shorter than expected");
+	s->rpos += (uint64_t)r;
+	return r;
+}
