@@ -36,3 +36,6 @@ msgs=$(du -sb "$work/data/accounts/bench/msg" | cut -f1)
 awk -v b="$bytes" -v s="$start" -v e="$end" -v db="$db" -v m="$msgs" -v out="$out" 'BEGIN {
 	printf "%s: %.1f MB in %.2f s = %.2f MB/s; index.db %.1f%% of message bytes\n",
 		out, b / 1e6, e - s, b / 1e6 / (e - s), 100 * db / m }'
+
+echo "== SMTP delivery, tern against Postfix -> LMTP -> Dovecot (bench/smtp_bench.sh)"
+bench/smtp_bench.sh "$build" || echo "smtp_bench failed (see above)"
