@@ -14,6 +14,9 @@ packages=(
 	dns-root-data
 	# tests: Python clients and fixtures, the DNS servers and zone signing
 	python3 python3-pytest python3-dnslib nsd ldnsutils openssl
+	# tests: real SMTP peers (a private Postfix relay instance, swaks; swaks
+	# needs Net::SSLeay, one of its Recommends, for STARTTLS)
+	postfix swaks libnet-ssleay-perl
 )
 
 missing=()
@@ -25,6 +28,11 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "install-deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# postfix asks what kind of mail system this is: none. Tests run their own
+	# instances (postfix -c DIR) on loopback ports.
+	if [[ " ${missing[*]} " == *" postfix "* ]]; then
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	fi
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -298,7 +298,11 @@ static void log_delivery(struct session *ss, const struct smtpserver_reply *r)
 	log_str(l, "remote", ss->txn.remote_ip);
 	if (ss->txn.user != NULL)
 		log_str(l, "user", ss->txn.user);
-	log_str(l, "from", ss->txn.mail_from.null ? "" : ss->txn.mail_from.addr.local_raw);
+	const struct smtp_address *from = &ss->txn.mail_from.addr;
+	if (ss->txn.mail_from.null)
+		log_str(l, "from", "");
+	else
+		log_str(l, "from", arena_printf(ss->txn_arena, "%s@%s", from->local_raw, from->domain));
 	log_uint(l, "recipients", ss->txn.nrcpts);
 	log_uint(l, "size", smtpserver_spool_size(ss->spool));
 	log_int(l, "code", r->code);
