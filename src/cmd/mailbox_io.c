@@ -50,6 +50,6 @@ int mailbox_io_open_store(const struct config *cfg, const char *account,
 		return error_set(err, ERR_NOTFOUND, "no account \"%s\"", account);
 	if (store_open(cfg->st.data_dir, account, acct_r, err) != 0)
 		return -1;
-	store_set_quota(*acct_r, (uint64_t)ca->quota_mb * 1000000, (uint64_t)ca->quota_messages);
+	store_set_quota(*acct_r, config_account_quota_bytes(ca), (uint64_t)ca->quota_messages);
 	return 0;
 }

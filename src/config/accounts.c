@@ -112,3 +112,8 @@ int config_account_remove(const struct config *cfg, const char *name, struct err
 	free(accounts);
 	return r;
 }
+
+uint64_t config_account_quota_bytes(const struct config_account *acc)
+{
+	return (uint64_t)acc->quota_mb * 1000000;
+}

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* ---- tern.conf ---- */
@@ -207,6 +208,9 @@ int config_account_remove(const struct config *cfg, const char *name, struct err
 const char *config_destination_mailbox(const struct config_destination *dest,
                                        const char *mail_from, size_t n,
                                        const char *const *names, const char *const *values);
+
+/* The account's QuotaMB in bytes (10^6 bytes a megabyte); 0: no limit. */
+uint64_t config_account_quota_bytes(const struct config_account *acc);
 
 /* Lookups in a snapshot; NULL if absent. Domain names compare case-insensitively. */
 const struct config_domain *config_find_domain(const struct config *cfg, const char *name);

@@ -202,6 +202,8 @@ static int refuse(struct session *ss)
 	const struct smtpserver_settings *s = ss->s;
 	if (s->mode == SMTPSERVER_RECEIVE || s->backend->auth_lookup == NULL)
 		return session_reply(ss, 503, "5.5.1", "AUTH is not available on this port; use submission");
+	if (ss->txn.ehlo == NULL)  /* RFC 4954 §4, RFC 3207 §4.2: EHLO (again after STARTTLS) first */
+		return session_reply(ss, 503, "5.5.1", "Say EHLO first");
 	if (!conn_tls_active(ss->c))  /* RFC 4954 §6 */
 		return session_reply(ss, 538, "5.7.11", "Encryption required: use STARTTLS first");
 	if (ss->txn.user != NULL)

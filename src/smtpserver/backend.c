@@ -169,7 +169,7 @@ static bool account_full(struct smtp_backend *b, const struct config_account *ac
 	struct error e;
 	bool full = false;
 	if (store_open(b->data_dir, acc->name, &st, &e) == 0 && store_usage(st, &u, &e) == 0)
-		full = (acc->quota_mb > 0 && u.bytes >= (uint64_t)acc->quota_mb * 1024 * 1024) ||
+		full = (acc->quota_mb > 0 && u.bytes >= config_account_quota_bytes(acc)) ||
 		       (acc->quota_messages > 0 && u.messages >= (uint64_t)acc->quota_messages);
 	store_close(&st);
 	return full;
@@ -328,7 +328,7 @@ static int deliver_one(struct delivery_job *j, const struct config_account *acc,
 	struct store_account *st = NULL;
 	if (store_open(j->b->data_dir, acc->name, &st, e) != 0)
 		return -1;
-	store_set_quota(st, (uint64_t)acc->quota_mb * 1024 * 1024, (uint64_t)acc->quota_messages);
+	store_set_quota(st, config_account_quota_bytes(acc), (uint64_t)acc->quota_messages);
 	struct store_delivery d = {
 		.mailbox = mailbox,
 		.structure = j->p->sum.structure,
@@ -366,7 +366,7 @@ static int deliver_one(struct delivery_job *j, const struct config_account *acc,
 }
 
 static void delivery_failed(const char *account, const struct error *e,
-                            struct smtpserver_reply *reply, uint64_t size, int quota_mb)
+                            struct smtpserver_reply *reply, uint64_t size, uint64_t quota_bytes)
 {
 	struct log_line *l = log_begin(LOG_ERROR, "smtpserver", "delivery failed");
 	log_str(l, "account", account);
@@ -374,7 +374,7 @@ static void delivery_failed(const char *account, const struct error *e,
 	log_end(l);
 	if (!store_error_is_quota(e))
 		smtpserver_reply_set(reply, 451, "4.3.0", "Error storing the message, try again later");
-	else if (quota_mb > 0 && size > (uint64_t)quota_mb * 1024 * 1024)  /* can never fit */
+	else if (quota_bytes > 0 && size > quota_bytes)  /* can never fit */
 		smtpserver_reply_set(reply, 552, "5.2.2", "Message larger than the recipient's quota");
 	else
 		smtpserver_reply_set(reply, 452, "4.2.2", "Recipient's mailbox is full");
@@ -408,7 +408,8 @@ static void deliver_all(struct delivery_job *j, const struct config *cfg,
 		struct error e;
 		if (deliver_one(j, acc, mailbox, rcpt_to, &e) != 0) {
 			struct smtpserver_reply fail;
-			delivery_failed(acc->name, &e, &fail, smtpserver_spool_size(j->msg), acc->quota_mb);
+			delivery_failed(acc->name, &e, &fail, smtpserver_spool_size(j->msg),
+			                config_account_quota_bytes(acc));
 			if (done == 0)
 				*reply = fail;
 			continue;

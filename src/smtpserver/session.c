@@ -258,6 +258,8 @@ static int cmd_rcpt(struct session *ss, const struct smtp_command *cmd)
 		                     s->max_recipients);
 	if (cmd->path.null)
 		return session_reply(ss, 501, "5.1.3", "The null path is not a recipient");
+	if (!t->esmtp && (cmd->rcpt.notify != 0 || cmd->rcpt.orcpt != NULL))
+		return session_reply(ss, 555, "5.5.4", "RCPT parameters need EHLO, not HELO");
 	struct smtpserver_rcpt *r = rcpt_push(ss);
 	arena_copy_path(ss->txn_arena, &cmd->path, &r->path);
 	r->params = cmd->rcpt;
