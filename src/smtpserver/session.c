@@ -16,6 +16,7 @@
 #include "core/ratelimit.h"
 
 #include <openssl/rand.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,9 +482,21 @@ static unsigned parse_flags(const struct session *ss)
 
 /* Reads and parses one command; returns 1 with cmd filled, 0 when a reply
  * was sent for a bad line (go on), -1 when the session ends. */
+/* Whether the server is stopping: a command that already arrived is not
+ * served then either (the conn only watches the cancel fd while it waits). */
+static bool shutting_down(const struct session *ss)
+{
+	struct pollfd p = {.fd = ss->cancel_fd, .events = POLLIN};
+	return ss->cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 static int read_command(struct session *ss, struct smtp_command *cmd, struct arena *a)
 {
 	struct error e;
+	if (shutting_down(ss)) {
+		error_set(&e, ERR_SHUTDOWN, "the server is shutting down");
+		return session_read_failed(ss, &e);
+	}
 	if (conn_in_pending(ss->c) == 0 && conn_flush(ss->c, &e) != 0)
 		return -1;
 	struct conn_line line;
