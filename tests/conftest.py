@@ -4,6 +4,7 @@ The tests build nothing: they run the binary named by $TERN_BIN (default
 build/tern in the repository), each in its own temporary directory, and stop
 every process they start.
 """
+import mailbox
 import os
 import pathlib
 import shutil
@@ -32,16 +33,42 @@ def run_tern(*args, input=None, timeout=60, check=None):
     return p
 
 
+def accounts_conf(*names, domain="example.test"):
+    """domains.conf's Accounts section: each name an account in domain with the
+    one destination name@domain."""
+    return "Accounts:\n" + "".join(f"  {n}:\n    Domain: {domain}\n    Destinations:\n"
+                                   f"      {n}@{domain}: {{}}\n" for n in names)
+
+
 MINIMAL_DOMAINS = """\
 Domains:
   example.test:
     Description: test domain
-Accounts:
-  alice:
-    Domain: example.test
-    Destinations:
-      alice@example.test: {}
-"""
+""" + accounts_conf("alice")
+
+
+def server_user():
+    """The user `tern serve` drops to."""
+    return "tern" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+
+
+def read_mbox_tree(out):
+    """Reads an `export mbox` directory: Inbox.mbox, Lists/tern.mbox -> names."""
+    out = pathlib.Path(out)
+    result = {}
+    for f in sorted(out.rglob("*.mbox")):
+        name = str(f.relative_to(out))[:-len(".mbox")]
+        box = mailbox.mbox(str(f), create=False)
+        result[name] = [box.get_bytes(k) for k in box.keys()]
+        box.close()
+    return result
+
+
+def export_mbox(config, out, account):
+    """`tern export mbox` of account into the new directory out, read back:
+    {"Inbox": [bytes, ...], "Lists/tern": [...]}."""
+    run_tern("-config", str(config), "export", "mbox", str(out), account, check=0)
+    return read_mbox_tree(out)
 
 
 def make_world_dir():
@@ -62,7 +89,7 @@ class TernServer:
         self.data = self.root / "data"
         self.config = self.confdir / "tern.conf"
         if user is None:
-            user = "tern" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+            user = server_user()
         self.config.write_text(static_conf or
                                f"DataDir: ../data\nHostname: mail.example.test\nUser: {user}\n")
         (self.confdir / "domains.conf").write_text(domains_conf)

@@ -1,5 +1,5 @@
 """Shared helpers for tern's SMTP end-to-end tests (test_smtp.py,
-test_smtp_auth.py, test_localserve.py).
+test_smtp_auth.py, test_smtp_peers.py, test_localserve.py).
 
     srv = SmtpServer(root, domains=DOMAINS).start()     # TLS, ports picked free
     srv.set_password("alice", "s3cret")
@@ -9,15 +9,16 @@ test_smtp_auth.py, test_localserve.py).
     srv.stop()
 
 RawSMTP talks bytes over a socket (optionally TLS, unverified) and reads
-replies with read_reply(); scram_auth() runs an RFC 5802 SCRAM exchange
+replies with read_reply() (expect() also checks the code); scram_auth() runs an RFC 5802 SCRAM exchange
 (no channel binding) over one.
 """
 import base64
+import email
 import hashlib
 import hmac
-import mailbox
 import os
 import pathlib
+import re
 import secrets
 import shutil
 import socket
@@ -25,26 +26,20 @@ import ssl
 import subprocess
 import time
 
-from conftest import TernServer, make_world_dir, run_tern
+from conftest import (TernServer, accounts_conf, export_mbox, make_world_dir, run_tern,
+                      server_user)
 
 HOSTNAME = "mail.example.test"
 
-DOMAINS = """\
-Domains:
+# domains.conf's entry for example.test: a "+" separator, case-insensitive.
+EXAMPLE_DOMAIN = """\
   example.test:
     Description: test domain
     LocalpartCatchallSeparator: "+"
     LocalpartCaseSensitive: false
-Accounts:
-  alice:
-    Domain: example.test
-    Destinations:
-      alice@example.test: {}
-  bob:
-    Domain: example.test
-    Destinations:
-      bob@example.test: {}
 """
+
+DOMAINS = "Domains:\n" + EXAMPLE_DOMAIN + accounts_conf("alice", "bob")
 
 
 def free_ports(n):
@@ -68,15 +63,12 @@ def make_cert(directory, cn=HOSTNAME):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", f"/CN={cn}",
                     "-keyout", str(directory / "tls.key"), "-out", str(directory / "tls.crt")],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, timeout=60)
     os.chmod(directory / "tls.key", 0o644)
 
 
-def server_user():
-    return "tern" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
-
-
 def static_conf(ports, max_size=100000, max_rcpt=100, per_ip=20, tls=True):
+    """tern.conf with one loopback listener; a limit of None is left to tern's default."""
     p1, p2, p3 = ports
     tls_line = "    TLS: {KeyCerts: [{CertFile: tls.crt, KeyFile: tls.key}]}\n" if tls else ""
     sub = "" if not tls else (f"    Submission: {{Enabled: true, Port: {p2}}}\n"
@@ -87,10 +79,10 @@ def static_conf(ports, max_size=100000, max_rcpt=100, per_ip=20, tls=True):
             "    IPs: [127.0.0.1]\n"
             f"{tls_line}"
             f"    SMTP: {{Enabled: true, Port: {p1}}}\n"
-            f"{sub}"
-            f"    SMTPMaxMessageSize: {max_size}\n"
-            f"    SMTPMaxRecipients: {max_rcpt}\n"
-            f"    MaxConnectionsPerIP: {per_ip}\n")
+            f"{sub}" +
+            "".join(f"    {key}: {value}\n" for key, value in (
+                ("SMTPMaxMessageSize", max_size), ("SMTPMaxRecipients", max_rcpt),
+                ("MaxConnectionsPerIP", per_ip)) if value is not None))
 
 
 class SmtpServer(TernServer):
@@ -113,8 +105,25 @@ class SmtpServer(TernServer):
     def start(self, *extra, wait=True):
         super().start(*extra, wait=wait)
         if wait:
-            wait_port(self.smtp_port)
+            self.wait_greeting()
         return self
+
+    def wait_greeting(self, timeout=15):
+        """Waits until the SMTP port answers with a 220 greeting."""
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with RawSMTP(self.smtp_port, timeout=5) as c:
+                    assert c.greeting.code == 220, f"tern SMTP greeting: {c.greeting}\n{self.logs()}"
+                    return
+            except (OSError, EOFError) as e:
+                if time.time() > deadline:
+                    raise AssertionError(f"tern SMTP not listening on 127.0.0.1:{self.smtp_port}"
+                                         f" ({e}):\n{self.logs()}")
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"tern serve exited {self.proc.returncode}:\n"
+                                         f"{self.logs()}")
+                time.sleep(0.05)
 
     def set_password(self, account, password):
         self.tern("setaccountpassword", account, input=password + "\n", check=0)
@@ -122,12 +131,28 @@ class SmtpServer(TernServer):
     def export(self, account):
         """The account's messages by mailbox name: {"Inbox": [bytes, ...]}."""
         self.exports += 1
-        out = self.root / f"export-{account}-{self.exports}"
-        self.tern("export", "mbox", str(out), account, check=0)
-        return read_mbox_tree(out)
+        return export_mbox(self.config, self.root / f"export-{account}-{self.exports}", account)
 
     def count(self, account, mailbox_name="Inbox"):
         return len(self.export(account).get(mailbox_name, []))
+
+    def messages(self, account="alice", mailbox_name="Inbox"):
+        """The messages of one mailbox, parsed (email.message.Message)."""
+        return [parse(m) for m in self.export(account).get(mailbox_name, [])]
+
+    def wait_message(self, subject, account="alice", timeout=10):
+        """The stored message in account's Inbox with this Subject (waiting for
+        it a little, should tern store after answering)."""
+        deadline = time.time() + timeout
+        while True:
+            msgs = self.messages(account)
+            for m in msgs:
+                if unfold(m.get("Subject", "")) == subject:
+                    return m
+            if time.time() > deadline:
+                raise AssertionError(f"no message with Subject {subject!r} in {account}'s Inbox "
+                                     f"(subjects: {[m.get('Subject') for m in msgs]})")
+            time.sleep(0.2)
 
     def cleanup(self):
         try:
@@ -137,28 +162,27 @@ class SmtpServer(TernServer):
                 shutil.rmtree(self.root, ignore_errors=True)
 
 
-def read_mbox_tree(out):
-    """Reads an `export mbox` directory: Inbox.mbox, Lists/tern.mbox -> names."""
-    out = pathlib.Path(out)
-    result = {}
-    for f in sorted(out.rglob("*.mbox")):
-        name = str(f.relative_to(out))[:-len(".mbox")]
-        box = mailbox.mbox(str(f), create=False)
-        result[name] = [box.get_bytes(k) for k in box.keys()]
-        box.close()
-    return result
+def serve(passwords=None, **kw):
+    """For a pytest fixture (`yield from serve(...)`): a started SmtpServer(**kw),
+    with passwords {account: password} set, cleaned up after."""
+    s = SmtpServer(**kw).start()
+    try:
+        for account, password in (passwords or {}).items():
+            s.set_password(account, password)
+        yield s
+    finally:
+        s.cleanup()
 
 
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.05)
+def token():
+    """A unique word to tell a test's messages apart by."""
+    return "t" + secrets.token_hex(6)
+
+
+def with_token(srv, account, tok):
+    """(mailbox, message) pairs of account whose headers mention tok."""
+    return [(box, m) for box, msgs in srv.export(account).items() for m in msgs
+            if tok in mbox_headers(m)]
 
 
 def unverified_context():
@@ -227,6 +251,13 @@ class RawSMTP:
     def cmd(self, line):
         self.send(line + "\r\n" if isinstance(line, str) else line + b"\r\n")
         return self.read_reply()
+
+    def expect(self, line, code, status=""):
+        """cmd(line), asserting the reply's code and that its first line starts
+        with status (an enhanced status code, say "5.5.4")."""
+        r = self.cmd(line)
+        assert r.code == code and r.lines[0].startswith(status), r
+        return r
 
     def ehlo(self, name="client.example.org"):
         r = self.cmd(f"EHLO {name}")
@@ -299,6 +330,11 @@ def _b64(b):
     return base64.b64encode(b).decode()
 
 
+def auth_plain(user, password):
+    """The AUTH PLAIN command line with its initial response (RFC 4616)."""
+    return "AUTH PLAIN " + _b64(f"\0{user}\0{password}".encode())
+
+
 def _saslname(s):
     return s.replace("=", "=3D").replace(",", "=2C")
 
@@ -344,6 +380,21 @@ def mbox_headers(msg):
 
 def mbox_body(msg):
     return msg.replace(b"\r\n", b"\n").split(b"\n\n", 1)[1]
+
+
+def parse(msg):
+    """A stored message (bytes) as an email.message.Message."""
+    return email.message_from_bytes(msg)
+
+
+def unfold(value):
+    """A header value on one line, runs of white space as one space."""
+    return re.sub(r"\s+", " ", str(value)).strip()
+
+
+def body_text(msg):
+    """The decoded body of a parsed single-part message, as text."""
+    return msg.get_payload(decode=True).decode(errors="replace")
 
 
 def tern_cmd(conf, *args, **kw):

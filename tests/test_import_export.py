@@ -9,27 +9,11 @@ import re
 
 import pytest
 
-from conftest import REPO, TernServer
+from conftest import REPO, TernServer, accounts_conf, export_mbox
 
 CORPUS = REPO.parent / "shared" / "external-tests" / "spam-corpus-train" / "ham"
 
-DOMAINS = """\
-Domains:
-  example.test: {}
-Accounts:
-  alice:
-    Domain: example.test
-    Destinations:
-      alice@example.test: {}
-  bob:
-    Domain: example.test
-    Destinations:
-      bob@example.test: {}
-  carol:
-    Domain: example.test
-    Destinations:
-      carol@example.test: {}
-"""
+DOMAINS = "Domains:\n  example.test: {}\n" + accounts_conf("alice", "bob", "carol")
 
 
 def digest(data):
@@ -43,6 +27,11 @@ def corpus_digests():
 
 def maildir_digests(d):
     return sorted(digest(p.read_bytes()) for p in (d / "cur").iterdir())
+
+
+def mbox_text(msgs):
+    """An exported mailbox's messages as one text, message after message."""
+    return "\n".join(m.decode().replace("\r\n", "\n") for m in msgs)
 
 
 def imported_count(p):
@@ -93,13 +82,13 @@ def test_flags_keywords_and_mailboxes(tern, world_dir):
     (md / ".Lists.tern" / "new" / "1002.1.host").write_bytes(b"Subject: three\n\nbody\n")
     (md / "dovecot-keywords").write_text("0 $Junk\n")
     tern.tern("import", "maildir", "alice", "Archive", str(md), check=0)
-    tern.tern("export", "mbox", str(world_dir / "out"), "alice", check=0)
-    archive = (world_dir / "out" / "Archive.mbox").read_text()
+    boxes = export_mbox(tern.config, world_dir / "out", "alice")
+    archive = mbox_text(boxes["Archive"])
     one = archive.split("\n\n")[0]
     assert "Subject: one" in one and re.search(r"^Status: RO?$", one, re.M), archive
     assert re.search(r"^X-Status: F$", one, re.M) and re.search(r"^X-Keywords: \$Junk$", one, re.M)
     assert "Subject: two" in archive
-    lists = (world_dir / "out" / "Lists" / "tern.mbox").read_text()
+    lists = mbox_text(boxes["Lists/tern"])
     assert "Subject: three" in lists
 
 

@@ -6,7 +6,6 @@ restart in the same directory, -pedantic, and SIGTERM.
 localserve's ports are fixed: only one may run at a time on this host (the
 module runs them one after the other and waits for port 1025 to be free).
 """
-import base64
 import os
 import re
 import secrets
@@ -19,8 +18,8 @@ import time
 
 import pytest
 
-from conftest import make_world_dir, run_tern, tern_bin
-from smtpfixture import RawSMTP, mbox_headers, message, read_mbox_tree, unverified_context
+from conftest import export_mbox, make_world_dir, tern_bin
+from smtpfixture import RawSMTP, auth_plain, mbox_headers, message, token, unverified_context
 
 PORTS = (1025, 1587, 1465)
 
@@ -67,9 +66,7 @@ class Localserve:
         return self.proc.returncode
 
     def export(self):
-        out = self.dir.parent / f"export-{secrets.token_hex(4)}"
-        run_tern("-config", str(self.conf), "export", "mbox", str(out), "tern", check=0)
-        return read_mbox_tree(out)
+        return export_mbox(self.conf, self.dir.parent / f"export-{secrets.token_hex(4)}", "tern")
 
     def with_token(self, tok):
         return [m for msgs in self.export().values() for m in msgs if tok in mbox_headers(m)]
@@ -89,10 +86,6 @@ def ls(root):
     s.stop()
 
 
-def token():
-    return "t" + secrets.token_hex(6)
-
-
 def test_first_run_output(ls):
     out = ls.output()
     assert "wrote a new configuration" in out, out
@@ -107,7 +100,7 @@ def test_any_recipient_on_1025(ls):
     tok = token()
     with RawSMTP(1025) as c:
         c.ehlo()
-        assert c.cmd("MAIL FROM:<app@example.org>").code == 250
+        c.expect("MAIL FROM:<app@example.org>", 250)
         for rcpt in ("customer@example.com", "someone@nowhere.invalid", "tern@localhost"):
             r = c.cmd(f"RCPT TO:<{rcpt}>")
             assert r.code == 250, (rcpt, r)
@@ -157,24 +150,18 @@ def test_temperror_permerror(ls, port):
     with RawSMTP(port, tls=port == 1465) as c:
         c.ehlo()
         if port == 1465:
-            r = c.cmd("AUTH PLAIN " + base64.b64encode(b"\0tern\0terntern").decode())
-            assert r.code == 235, r
-        assert c.cmd("MAIL FROM:<app@example.org>").code == 250
-        r = c.cmd("RCPT TO:<temperror@x.example>")
-        assert r.code == 451, r
-        r = c.cmd("RCPT TO:<permerror-bounce@x.example>")
-        assert r.code == 550, r
-        r = c.cmd("RCPT TO:<fine@x.example>")
-        assert r.code == 250, r
+            c.expect(auth_plain("tern", "terntern"), 235)
+        c.expect("MAIL FROM:<app@example.org>", 250)
+        c.expect("RCPT TO:<temperror@x.example>", 451)
+        c.expect("RCPT TO:<permerror-bounce@x.example>", 550)
+        c.expect("RCPT TO:<fine@x.example>", 250)
 
 
 def test_default_accepts_space_after_colon(ls):
     with RawSMTP(1025) as c:
         c.ehlo()
-        r = c.cmd("MAIL FROM: <a@b.example>")
-        assert r.code == 250, r
-        r = c.cmd("RCPT TO: <c@d.example>")
-        assert r.code == 250, r
+        c.expect("MAIL FROM: <a@b.example>", 250)
+        c.expect("RCPT TO: <c@d.example>", 250)
 
 
 def test_restart_reuses_config_and_pedantic(ls, root):
@@ -196,10 +183,8 @@ def test_restart_reuses_config_and_pedantic(ls, root):
         assert len(again.with_token(tok)) == 1  # the data is still there
         with RawSMTP(1025) as c:
             c.ehlo()
-            r = c.cmd("MAIL FROM: <a@b.example>")
-            assert r.code == 501, r
-            r = c.cmd("MAIL FROM:<a@b.example>")
-            assert r.code == 250, r
+            c.expect("MAIL FROM: <a@b.example>", 501)
+            c.expect("MAIL FROM:<a@b.example>", 250)
             c.send("RCPT TO:<c@d.example>\n")  # bare LF ends no command when pedantic
             r = c.read_reply()
             assert r.code == 500, r

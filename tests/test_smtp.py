@@ -13,7 +13,6 @@ configuration cannot shorten.
 """
 import pathlib
 import re
-import secrets
 import signal
 import smtplib
 import socket
@@ -22,15 +21,11 @@ import time
 import pytest
 
 from conftest import REPO
-from smtpfixture import (HOSTNAME, RawSMTP, SmtpServer, mbox_body, mbox_headers, message,
-                         unverified_context)
+from smtpfixture import (EXAMPLE_DOMAIN, HOSTNAME, RawSMTP, SmtpServer, mbox_body,
+                         mbox_headers, message, send_raw, serve, token, unverified_context,
+                         with_token)
 
-DOMAINS = """\
-Domains:
-  example.test:
-    Description: test domain
-    LocalpartCatchallSeparator: "+"
-    LocalpartCaseSensitive: false
+DOMAINS = "Domains:\n" + EXAMPLE_DOMAIN + """\
   catchall.test: {}
   utf8.test: {}
   xn--bcher-kva.example: {}
@@ -68,27 +63,13 @@ EXTS = ["PIPELINING", "SIZE 100000", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODE
 
 @pytest.fixture(scope="module")
 def srv():
-    s = SmtpServer(domains=DOMAINS).start()
-    yield s
-    s.cleanup()
-
-
-def token():
-    return "t" + secrets.token_hex(6)
-
-
-def with_token(srv, account, tok):
-    """(mailbox, message) pairs of account whose headers mention tok."""
-    return [(box, m) for box, msgs in srv.export(account).items() for m in msgs
-            if tok in mbox_headers(m)]
+    yield from serve(domains=DOMAINS)
 
 
 def transaction(c, rcpt="alice@example.test", subject=None, frm="sender@example.org"):
     """One full transaction on an open, EHLO'd RawSMTP; returns the DATA reply."""
-    r = c.cmd(f"MAIL FROM:<{frm}>")
-    assert r.code == 250, r
-    r = c.cmd(f"RCPT TO:<{rcpt}>")
-    assert r.code == 250, r
+    c.expect(f"MAIL FROM:<{frm}>", 250)
+    c.expect(f"RCPT TO:<{rcpt}>", 250)
     return c.data(message(to=rcpt, subject=subject or token()))
 
 
@@ -115,15 +96,11 @@ def test_helo_has_no_extensions_and_no_mail_parameters(srv):
     with RawSMTP(srv.smtp_port) as c:
         r = c.cmd("HELO client.example.org")
         assert r.code == 250 and r.lines == [HOSTNAME], r
-        r = c.cmd("MAIL FROM:<a@example.org> SIZE=100")
-        assert r.code == 555 and r.lines[0].startswith("5.5.4"), r
-        r = c.cmd("MAIL FROM:<a@example.org> BODY=8BITMIME")
-        assert r.code == 555, r
+        c.expect("MAIL FROM:<a@example.org> SIZE=100", 555, "5.5.4")
+        c.expect("MAIL FROM:<a@example.org> BODY=8BITMIME", 555)
         # without parameters HELO works
-        r = c.cmd("MAIL FROM:<a@example.org>")
-        assert r.code == 250, r
-        r = c.cmd("RCPT TO:<alice@example.test>")
-        assert r.code == 250, r
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
         tok = token()
         r = c.data(message(subject=tok))
         assert r.code == 250, r
@@ -134,12 +111,10 @@ def test_helo_has_no_extensions_and_no_mail_parameters(srv):
 def test_helo_no_rcpt_parameters(srv):
     # DSN was not announced after HELO: RCPT parameters are refused as MAIL's are
     with RawSMTP(srv.smtp_port) as c:
-        assert c.cmd("HELO client.example.org").code == 250
-        assert c.cmd("MAIL FROM:<a@example.org>").code == 250
-        r = c.cmd("RCPT TO:<alice@example.test> NOTIFY=SUCCESS")
-        assert r.code == 555 and r.lines[0].startswith("5.5.4"), r
-        r = c.cmd("RCPT TO:<alice@example.test> ORCPT=rfc822;alice@example.test")
-        assert r.code == 555 and r.lines[0].startswith("5.5.4"), r
+        c.expect("HELO client.example.org", 250)
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<alice@example.test> NOTIFY=SUCCESS", 555, "5.5.4")
+        c.expect("RCPT TO:<alice@example.test> ORCPT=rfc822;alice@example.test", 555, "5.5.4")
 
 
 # --- 2. PIPELINING ---
@@ -189,10 +164,8 @@ def test_pipelined_transactions_and_quit(srv):
 def test_size_parameter_over_limit(srv):
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
-        r = c.cmd("MAIL FROM:<a@example.org> SIZE=100001")
-        assert r.code == 552 and r.lines[0].startswith("5.3.4"), r
-        r = c.cmd("MAIL FROM:<a@example.org> SIZE=99999")
-        assert r.code == 250, r
+        c.expect("MAIL FROM:<a@example.org> SIZE=100001", 552, "5.3.4")
+        c.expect("MAIL FROM:<a@example.org> SIZE=99999", 250)
 
 
 def test_body_over_limit_then_next_transaction(srv):
@@ -204,8 +177,7 @@ def test_body_over_limit_then_next_transaction(srv):
         body = b"".join(b"%06d " % i + b"x" * 70 + b"\r\n" for i in range(1500))  # ~117 KB
         r = c.data(message(subject=tok, body="") + body)
         assert r.code == 552 and r.lines[0].startswith("5.3.4"), r
-        r = c.cmd("NOOP")
-        assert r.code == 250, r
+        c.expect("NOOP", 250)
         r = transaction(c, subject=tok2)
         assert r.code == 250, r
     assert with_token(srv, "alice", tok) == []
@@ -218,9 +190,8 @@ def test_smtputf8_local_part(srv):
     tok = token()
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
-        assert c.cmd("MAIL FROM:<sénder@example.org> SMTPUTF8").code == 250
-        r = c.cmd("RCPT TO:<jörg@utf8.test>")
-        assert r.code == 250, r
+        c.expect("MAIL FROM:<sénder@example.org> SMTPUTF8", 250)
+        c.expect("RCPT TO:<jörg@utf8.test>", 250)
         msg = (f"From: sénder@example.org\r\nTo: jörg@utf8.test\r\nSubject: {tok} grüße\r\n"
                "\r\nHallo Jörg\r\n").encode()
         r = c.data(msg)
@@ -237,14 +208,12 @@ def test_idna_domain(srv):
     tok = token()
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
-        assert c.cmd("MAIL FROM:<a@example.org> SMTPUTF8").code == 250
-        r = c.cmd("RCPT TO:<info@bücher.example>")
-        assert r.code == 250, r
+        c.expect("MAIL FROM:<a@example.org> SMTPUTF8", 250)
+        c.expect("RCPT TO:<info@bücher.example>", 250)
         assert c.data(message(to="info@bücher.example", subject=tok)).code == 250
         # the A-label form works without SMTPUTF8
-        assert c.cmd("MAIL FROM:<a@example.org>").code == 250
-        r = c.cmd("RCPT TO:<info@xn--bcher-kva.example>")
-        assert r.code == 250, r
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<info@xn--bcher-kva.example>", 250)
         assert c.data(message(to="info@xn--bcher-kva.example", subject=tok)).code == 250
     assert len(with_token(srv, "bob", tok)) == 2
 
@@ -252,13 +221,10 @@ def test_idna_domain(srv):
 def test_utf8_address_without_smtputf8(srv):
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
-        r = c.cmd("MAIL FROM:<sénder@example.org>")
-        assert r.code == 553 and r.lines[0].startswith("5.6.7"), r
-        assert c.cmd("MAIL FROM:<a@example.org>").code == 250
-        r = c.cmd("RCPT TO:<jörg@utf8.test>")
-        assert r.code == 553 and r.lines[0].startswith("5.6.7"), r
-        r = c.cmd("RCPT TO:<info@bücher.example>")
-        assert r.code == 553 and r.lines[0].startswith("5.6.7"), r
+        c.expect("MAIL FROM:<sénder@example.org>", 553, "5.6.7")
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<jörg@utf8.test>", 553, "5.6.7")
+        c.expect("RCPT TO:<info@bücher.example>", 553, "5.6.7")
 
 
 # --- 5. DATA: dot-stuffing and SMTP smuggling ---
@@ -299,9 +265,9 @@ def test_smuggling_vector_refused(srv, name, seq):
     tok, smug, after = token(), token(), token()
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
-        assert c.cmd("MAIL FROM:<a@example.org>").code == 250
-        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
-        assert c.cmd("DATA").code == 354
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        c.expect("DATA", 354)
         smuggled = (b"MAIL FROM:<x@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n" +
                     message(to="bob@example.test", subject=smug) + b".\r\n")
         c.send(message(subject=tok, body="first part") + seq + smuggled)
@@ -371,7 +337,7 @@ def test_bdat_bare_lf_refused(srv):
         # the transaction is over: more BDAT is refused, and the chunk is still read
         r = bdat(c, b"more\r\n", last=True)
         assert r.code == 503, r
-        assert c.cmd("NOOP").code == 250
+        c.expect("NOOP", 250)
         assert transaction(c, subject=token()).code == 250
     assert with_token(srv, "alice", tok) == []
 
@@ -393,8 +359,7 @@ def test_data_after_bdat(srv):
         c.cmd("MAIL FROM:<a@example.org>")
         c.cmd("RCPT TO:<alice@example.test>")
         assert bdat(c, b"Subject: x\r\n").code == 250
-        r = c.cmd("DATA")
-        assert r.code == 503 and r.lines[0].startswith("5.5.1"), r
+        c.expect("DATA", 503, "5.5.1")
         assert bdat(c, b"\r\nbody\r\n", last=True).code == 250
 
 
@@ -408,7 +373,7 @@ def test_bdat_over_size(srv):
         assert bdat(c, big).code == 250
         r = bdat(c, big, last=True)
         assert r.code == 552 and r.lines[0].startswith("5.3.4"), r
-        assert c.cmd("NOOP").code == 250
+        c.expect("NOOP", 250)
     assert with_token(srv, "alice", tok) == []
 
 
@@ -446,17 +411,15 @@ def test_starttls_twice(srv):
         c.ehlo()
         c.starttls()
         c.ehlo()
-        r = c.cmd("STARTTLS")
-        assert r.code == 503 and r.lines[0].startswith("5.5.1"), r
-        assert c.cmd("NOOP").code == 250
+        c.expect("STARTTLS", 503, "5.5.1")
+        c.expect("NOOP", 250)
 
 
 def test_starttls_forgets_ehlo(srv):
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
         c.starttls()
-        r = c.cmd("MAIL FROM:<a@example.org>")
-        assert r.code == 503, r
+        c.expect("MAIL FROM:<a@example.org>", 503)
 
 
 # --- 8. REQUIRETLS and DSN ---
@@ -465,13 +428,11 @@ def test_requiretls(srv):
     tok = token()
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
-        r = c.cmd("MAIL FROM:<a@example.org> REQUIRETLS")
-        assert r.code == 530 and r.lines[0].startswith("5.7.10"), r
+        c.expect("MAIL FROM:<a@example.org> REQUIRETLS", 530, "5.7.10")
         c.starttls()
         c.ehlo()
-        r = c.cmd("MAIL FROM:<a@example.org> REQUIRETLS")
-        assert r.code == 250, r
-        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+        c.expect("MAIL FROM:<a@example.org> REQUIRETLS", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
         assert c.data(message(subject=tok)).code == 250
     assert len(with_token(srv, "alice", tok)) == 1
 
@@ -480,19 +441,13 @@ def test_dsn_parameters(srv):
     tok = token()
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
-        r = c.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=x")
-        assert r.code == 250, r
-        r = c.cmd("RCPT TO:<alice@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b")
-        assert r.code == 250, r
+        c.expect("MAIL FROM:<a@example.org> RET=HDRS ENVID=x", 250)
+        c.expect("RCPT TO:<alice@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b", 250)
         assert c.data(message(subject=tok)).code == 250
-        r = c.cmd("MAIL FROM:<a@example.org> RET=FULL ENVID=QQ+2Bx")
-        assert r.code == 250, r
-        r = c.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER")
-        assert r.code == 250, r
-        r = c.cmd("RCPT TO:<bob@example.test> NOTIFY=NEVER,SUCCESS")
-        assert r.code == 501, r
-        r = c.cmd("RCPT TO:<bob@example.test> FOO=bar")
-        assert r.code == 555, r
+        c.expect("MAIL FROM:<a@example.org> RET=FULL ENVID=QQ+2Bx", 250)
+        c.expect("RCPT TO:<alice@example.test> NOTIFY=NEVER", 250)
+        c.expect("RCPT TO:<bob@example.test> NOTIFY=NEVER,SUCCESS", 501)
+        c.expect("RCPT TO:<bob@example.test> FOO=bar", 555)
     assert len(with_token(srv, "alice", tok)) == 1
 
 
@@ -501,10 +456,8 @@ def test_dsn_parameters(srv):
 def test_long_command_line(srv):
     with RawSMTP(srv.smtp_port) as c:
         c.ehlo()
-        r = c.cmd("NOOP " + "x" * 600)
-        assert r.code == 500 and r.lines[0].startswith("5.5.2"), r
-        r = c.cmd("NOOP")
-        assert r.code == 250, r
+        c.expect("NOOP " + "x" * 600, 500, "5.5.2")
+        c.expect("NOOP", 250)
         assert transaction(c).code == 250
 
 
@@ -515,14 +468,12 @@ def test_too_many_recipients(srv):
         replies = [c.read_reply() for _ in range(102)]
         assert all(r.code == 250 for r in replies[:101]), [r for r in replies if r.code != 250]
         assert replies[101].code == 452 and replies[101].lines[0].startswith("4.5.3"), replies[101]
-        assert c.cmd("RSET").code == 250
+        c.expect("RSET", 250)
 
 
 @pytest.fixture
 def limit_srv():
-    s = SmtpServer(domains=DOMAINS, per_ip=2).start()
-    yield s
-    s.cleanup()
+    yield from serve(domains=DOMAINS, per_ip=2)
 
 
 def test_too_many_errors(limit_srv):
@@ -604,14 +555,8 @@ def deliver_one(srv, rcpt, tok=None, mail_from="sender@example.org"):
     return tok, rr[0], d
 
 
-def send(srv, mail_from, rcpts, tok, tls=False, **kw):
-    with RawSMTP(srv.smtp_port) as c:
-        c.ehlo()
-        m = c.cmd(f"MAIL FROM:<{mail_from}>")
-        rr = [c.cmd(f"RCPT TO:<{r}>") for r in rcpts]
-        d = c.data(message(subject=tok, **kw)) if any(r.code == 250 for r in rr) else None
-        c.cmd("QUIT")
-    return m, rr, d
+def send(srv, mail_from, rcpts, tok):
+    return send_raw(srv.smtp_port, mail_from, rcpts, message(subject=tok))
 
 
 def test_unknown_user(srv):
@@ -727,9 +672,7 @@ Accounts:
 
 @pytest.fixture(scope="module")
 def big_srv():
-    s = SmtpServer(domains=QUOTA_DOMAINS, max_size=3_000_000).start()
-    yield s
-    s.cleanup()
+    yield from serve(domains=QUOTA_DOMAINS, max_size=3_000_000)
 
 
 def body_of(n):
@@ -742,10 +685,10 @@ def test_quota_mb_message_too_big(big_srv):
     with RawSMTP(big_srv.smtp_port) as c:
         c.ehlo()
         c.cmd("MAIL FROM:<a@example.org> SIZE=1500000")
-        assert c.cmd("RCPT TO:<small@example.test>").code == 250
+        c.expect("RCPT TO:<small@example.test>", 250)
         r = c.data(message(subject=tok, body="") + body_of(1_500_000))
         assert r.code == 552 and r.lines[0].startswith("5.2.2"), r
-        assert c.cmd("NOOP").code == 250
+        c.expect("NOOP", 250)
     assert big_srv.count("small") == 0
 
 
@@ -756,7 +699,7 @@ def test_quota_mb_is_decimal_megabytes(big_srv):
     with RawSMTP(big_srv.smtp_port) as c:
         c.ehlo()
         c.cmd("MAIL FROM:<a@example.org>")
-        assert c.cmd("RCPT TO:<small@example.test>").code == 250
+        c.expect("RCPT TO:<small@example.test>", 250)
         r = c.data(message(subject=tok, body="") + body_of(1_030_000))
         assert r.code == 552 and r.lines[0].startswith("5.2.2"), r
     assert with_token(big_srv, "small", tok) == []
@@ -769,7 +712,7 @@ def test_large_message_spooled(big_srv):
     with RawSMTP(big_srv.smtp_port) as c:
         c.ehlo()
         c.cmd("MAIL FROM:<a@example.org>")
-        assert c.cmd("RCPT TO:<big@example.test>").code == 250
+        c.expect("RCPT TO:<big@example.test>", 250)
         r = c.data(message(subject=tok, body="") + body)
         assert r.code == 250, r
     [(box, m)] = with_token(big_srv, "big", tok)

@@ -14,15 +14,14 @@ import base64
 import os
 import pathlib
 import re
-import secrets
 import smtplib
 import subprocess
 import threading
 
 import pytest
 
-from smtpfixture import (HOSTNAME, RawSMTP, SmtpServer, mbox_headers, message, scram_auth,
-                         unverified_context)
+from smtpfixture import (HOSTNAME, RawSMTP, SmtpServer, auth_plain, mbox_headers, message,
+                         scram_auth, serve, token, unverified_context, with_token)
 
 PASSWORD = "correct horse 1"
 BOB_PASSWORD = "b0b-pass"
@@ -48,20 +47,7 @@ AUTH_LINE = "AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 
 
 @pytest.fixture(scope="module")
 def srv():
-    s = SmtpServer(domains=DOMAINS).start()
-    s.set_password("alice", PASSWORD)
-    s.set_password("bob", BOB_PASSWORD)
-    yield s
-    s.cleanup()
-
-
-def token():
-    return "t" + secrets.token_hex(6)
-
-
-def with_token(srv, account, tok):
-    return [(box, m) for box, msgs in srv.export(account).items() for m in msgs
-            if tok in mbox_headers(m)]
+    yield from serve(domains=DOMAINS, passwords={"alice": PASSWORD, "bob": BOB_PASSWORD})
 
 
 def sub(srv):
@@ -93,10 +79,8 @@ def test_ehlo_submission_before_and_after_starttls(srv):
         r = c.ehlo()
         assert "STARTTLS" in r.lines and not any(l.startswith("AUTH") for l in r.lines), r
         assert "REQUIRETLS" not in r.lines
-        r = c.cmd("AUTH PLAIN " + base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode())
-        assert r.code == 538 and r.lines[0].startswith("5.7.11"), r
-        r = c.cmd("MAIL FROM:<alice@example.test>")
-        assert r.code == 530 and r.lines[0].startswith("5.7.0"), r
+        c.expect(auth_plain("alice", PASSWORD), 538, "5.7.11")
+        c.expect("MAIL FROM:<alice@example.test>", 530, "5.7.0")
         c.starttls()
         r = c.ehlo()
         assert AUTH_LINE in r.lines, r
@@ -109,13 +93,11 @@ def test_ehlo_submissions(srv):
         r = c.ehlo()
         assert AUTH_LINE in r.lines, r
         assert "STARTTLS" not in r.lines, r
-        r = c.cmd("MAIL FROM:<alice@example.test>")
-        assert r.code == 530 and r.lines[0].startswith("5.7.0"), r
+        c.expect("MAIL FROM:<alice@example.test>", 530, "5.7.0")
         assert scram_auth(c, "SCRAM-SHA-256", "alice", PASSWORD).code == 235
         r = c.ehlo()
         assert not any(l.startswith("AUTH") for l in r.lines), r  # already authenticated
-        r = c.cmd("AUTH PLAIN " + base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode())
-        assert r.code == 503, r
+        c.expect(auth_plain("alice", PASSWORD), 503)
 
 
 def test_no_auth_on_port_25(srv):
@@ -124,8 +106,7 @@ def test_no_auth_on_port_25(srv):
         c.starttls()
         r = c.ehlo()
         assert not any(l.startswith("AUTH") for l in r.lines)
-        r = c.cmd("AUTH PLAIN " + base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode())
-        assert r.code == 503, r
+        c.expect(auth_plain("alice", PASSWORD), 503)
 
 
 # --- mechanisms ---
@@ -154,20 +135,15 @@ def test_plain_without_initial_response(srv):
     with raw_subs(srv) as c:
         r = c.cmd("AUTH PLAIN")
         assert r.code == 334 and r.lines == [""], r
-        r = c.cmd(base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode())
-        assert r.code == 235, r
+        c.expect(base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode(), 235)
 
 
 def test_auth_cancel_and_bad_base64(srv):
     with raw_subs(srv) as c:
-        r = c.cmd("AUTH LOGIN")
-        assert r.code == 334, r
-        r = c.cmd("*")
-        assert r.code == 501, r
-        r = c.cmd("AUTH PLAIN !!!notbase64")
-        assert r.code == 501, r
-        r = c.cmd("AUTH NOSUCHMECH")
-        assert r.code == 504 and r.lines[0].startswith("5.5.4"), r
+        c.expect("AUTH LOGIN", 334)
+        c.expect("*", 501)
+        c.expect("AUTH PLAIN !!!notbase64", 501)
+        c.expect("AUTH NOSUCHMECH", 504, "5.5.4")
         assert scram_auth(c, "SCRAM-SHA-1", "alice", PASSWORD).code == 235
 
 
@@ -194,11 +170,9 @@ def test_scram_downgrade_detected(srv):
 
 def test_wrong_password(srv):
     with raw_subs(srv) as c:
-        r = c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode())
-        assert r.code == 535 and r.lines[0].startswith("5.7.8"), r
+        c.expect(auth_plain("alice", "wrong"), 535, "5.7.8")
         # the session goes on
-        r = c.cmd("AUTH PLAIN " + base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode())
-        assert r.code == 235, r
+        c.expect(auth_plain("alice", PASSWORD), 235)
 
 
 def test_wrong_password_scram(srv):
@@ -210,7 +184,7 @@ def test_wrong_password_scram(srv):
 def test_login_by_account_name_and_address(srv):
     for user in ("bob", "bob@example.test", "BOB@EXAMPLE.TEST"):
         with raw_subs(srv) as c:
-            r = c.cmd("AUTH PLAIN " + base64.b64encode(f"\0{user}\0{BOB_PASSWORD}".encode()).decode())
+            r = c.cmd(auth_plain(user, BOB_PASSWORD))
             assert r.code == 235, (user, r)
             r = c.cmd("MAIL FROM:<bob@example.test>")
             assert r.code == 250, (user, r)
@@ -227,28 +201,24 @@ def authed(srv, user="alice", password=PASSWORD):
 
 def test_mail_from_not_users(srv):
     with authed(srv) as c:
-        r = c.cmd("MAIL FROM:<bob@example.test>")
-        assert r.code == 550 and r.lines[0].startswith("5.7.1"), r
-        r = c.cmd("MAIL FROM:<someone@elsewhere.example>")
-        assert r.code == 550 and r.lines[0].startswith("5.7.1"), r
+        c.expect("MAIL FROM:<bob@example.test>", 550, "5.7.1")
+        c.expect("MAIL FROM:<someone@elsewhere.example>", 550, "5.7.1")
         # another address of the same account is fine
-        r = c.cmd("MAIL FROM:<alias@other.test>")
-        assert r.code == 250, r
+        c.expect("MAIL FROM:<alias@other.test>", 250)
         c.cmd("RSET")
-        r = c.cmd("MAIL FROM:<>")
-        assert r.code == 250, r
+        c.expect("MAIL FROM:<>", 250)
 
 
 def test_from_header_not_users(srv):
     tok, tok2 = token(), token()
     with authed(srv) as c:
-        assert c.cmd("MAIL FROM:<alice@example.test>").code == 250
-        assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+        c.expect("MAIL FROM:<alice@example.test>", 250)
+        c.expect("RCPT TO:<bob@example.test>", 250)
         r = c.data(message(frm="bob@example.test", to="bob@example.test", subject=tok))
         assert r.code == 550 and r.lines[0].startswith("5.7.1"), r
         # the session goes on
-        assert c.cmd("MAIL FROM:<alice@example.test>").code == 250
-        assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+        c.expect("MAIL FROM:<alice@example.test>", 250)
+        c.expect("RCPT TO:<bob@example.test>", 250)
         r = c.data(message(frm="alias@other.test", to="bob@example.test", subject=tok2))
         assert r.code == 250, r
     assert with_token(srv, "bob", tok) == []
@@ -260,8 +230,8 @@ def test_message_id_and_date_added(srv):
     msg = (f"From: Alice <alice@example.test>\r\nTo: bob@example.test\r\nSubject: {tok}\r\n"
            "\r\nno id, no date\r\n").encode()
     with authed(srv) as c:
-        assert c.cmd("MAIL FROM:<alice@example.test>").code == 250
-        assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+        c.expect("MAIL FROM:<alice@example.test>", 250)
+        c.expect("RCPT TO:<bob@example.test>", 250)
         r = c.data(msg)
         assert r.code == 250, r
     [(box, m)] = with_token(srv, "bob", tok)
@@ -276,8 +246,8 @@ def test_message_id_and_date_added(srv):
 def test_existing_message_id_and_date_kept(srv):
     tok = token()
     with authed(srv) as c:
-        assert c.cmd("MAIL FROM:<alice@example.test>").code == 250
-        assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+        c.expect("MAIL FROM:<alice@example.test>", 250)
+        c.expect("RCPT TO:<bob@example.test>", 250)
         assert c.data(message(frm="alice@example.test", subject=tok)).code == 250
     [(box, m)] = with_token(srv, "bob", tok)
     h = mbox_headers(m)
@@ -287,11 +257,10 @@ def test_existing_message_id_and_date_kept(srv):
 
 def test_foreign_recipient_no_queue(srv):
     with authed(srv) as c:
-        assert c.cmd("MAIL FROM:<alice@example.test>").code == 250
-        r = c.cmd("RCPT TO:<friend@elsewhere.example>")
-        assert r.code == 451 and r.lines[0].startswith("4.3.0"), r
+        c.expect("MAIL FROM:<alice@example.test>", 250)
+        c.expect("RCPT TO:<friend@elsewhere.example>", 451, "4.3.0")
         # a local one in the same transaction still works
-        assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+        c.expect("RCPT TO:<bob@example.test>", 250)
 
 
 # --- SCRAM-*-PLUS through the C client ---
@@ -339,8 +308,8 @@ def test_login_throttling(world_dir):
     s = SmtpServer(world_dir, domains=DOMAINS).start()
     try:
         s.set_password("alice", PASSWORD)
-        bad = "AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode()
-        good = "AUTH PLAIN " + base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode()
+        bad = auth_plain("alice", "wrong")
+        good = auth_plain("alice", PASSWORD)
         codes = []
 
         def fail_once():
@@ -357,7 +326,6 @@ def test_login_throttling(world_dir):
         assert codes == [535] * 10, codes
         with RawSMTP(s.subs_port, tls=True) as c:
             c.ehlo()
-            r = c.cmd(good)
-            assert r.code == 454 and r.lines[0].startswith("4.7.0"), r
+            c.expect(good, 454, "4.7.0")
     finally:
         s.stop()

@@ -1,162 +1,38 @@
 """Real SMTP clients against tern's SMTP server: a private Postfix instance
 relaying to it (tests/postfix.py), and swaks (plain, unknown recipient,
 STARTTLS, PIPELINING, CHUNKING). Each test runs `tern serve` with a listener
-on free loopback ports and a self-signed certificate, and checks what tern
-stored with `tern export mbox`."""
-import mailbox
+on free loopback ports and a self-signed certificate (smtpfixture's
+SmtpServer), and checks what tern stored with `tern export mbox`."""
 import os
 import re
 import shutil
-import socket
 import subprocess
-import time
 
 import pytest
 
-from conftest import TernServer
+from conftest import MINIMAL_DOMAINS
 from postfix import PostfixRelay
+from smtpfixture import SmtpServer, body_text, free_ports, unfold
 
 ALICE = "alice@example.test"
 SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_user():
-    """The user `tern serve` drops to; the same choice as conftest's TernServer."""
-    return "tern" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
-
-
-def smtp_config(smtp_port, submission_port, submissions_port, user=None):
-    """tern.conf with one loopback listener: SMTP, Submission and Submissions,
-    TLS with the certificate write_certificate() puts beside it."""
-    return f"""\
-DataDir: ../data
-Hostname: mail.example.test
-User: {user or server_user()}
-Listeners:
-  test:
-    IPs: [127.0.0.1]
-    TLS:
-      KeyCerts:
-        - CertFile: tls.crt
-          KeyFile: tls.key
-    SMTP: {{Enabled: true, Port: {smtp_port}}}
-    Submission: {{Enabled: true, Port: {submission_port}}}
-    Submissions: {{Enabled: true, Port: {submissions_port}}}
-"""
-
-
-def write_certificate(confdir, cn="mail.example.test"):
-    """A self-signed P-256 certificate, confdir/tls.crt and confdir/tls.key."""
-    crt, key = confdir / "tls.crt", confdir / "tls.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-                    "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True, timeout=60)
-    if os.geteuid() == 0:
-        # Readable by the server whether it loads the key before or after
-        # dropping privileges.
-        import pwd
-        pw = pwd.getpwnam(server_user())
-        os.chown(key, pw.pw_uid, pw.pw_gid)
-    os.chmod(key, 0o600)
-    return crt, key
-
-
-class SMTPTern:
-    """A started TernServer with the SMTP listener config, its ports, and a
-    way to read what it stored."""
-
-    def __init__(self, root):
-        self.smtp_port = free_port()
-        self.submission_port = free_port()
-        self.submissions_port = free_port()
-        self.server = TernServer(root, static_conf=smtp_config(
-            self.smtp_port, self.submission_port, self.submissions_port))
-        write_certificate(self.server.confdir)
-        self.root = root
-        self.exports = 0
-
-    def start(self, timeout=15):
-        self.server.start()
-        deadline = time.time() + timeout
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.smtp_port), timeout=2) as s:
-                    s.settimeout(5)
-                    banner = s.recv(512)
-                    if banner.startswith(b"220"):
-                        return self
-                    raise AssertionError(f"tern SMTP greeting: {banner!r}\n{self.server.logs()}")
-            except OSError as e:
-                if time.time() > deadline:
-                    raise AssertionError(f"tern SMTP not listening on 127.0.0.1:{self.smtp_port}"
-                                         f" ({e}):\n{self.server.logs()}")
-                if self.server.proc.poll() is not None:
-                    raise AssertionError(f"tern serve exited {self.server.proc.returncode}:\n"
-                                         f"{self.server.logs()}")
-                time.sleep(0.05)
-
-    def stop(self):
-        self.server.stop()
-
-    def messages(self, account="alice", mailbox_name="Inbox"):
-        """The account's messages, via `tern export mbox` into a fresh directory."""
-        self.exports += 1
-        out = self.root / f"export-{self.exports}"
-        self.server.tern("export", "mbox", str(out), account, check=0)
-        path = out / f"{mailbox_name}.mbox"
-        if not path.exists():
-            return []
-        box = mailbox.mbox(str(path), create=False)
-        try:
-            return list(box)
-        finally:
-            box.close()
-
-    def wait_message(self, subject, timeout=10):
-        """The stored message with this Subject (waiting for it a little,
-        should tern store after answering)."""
-        deadline = time.time() + timeout
-        while True:
-            msgs = self.messages()
-            for m in msgs:
-                if unfold(m.get("Subject", "")) == subject:
-                    return m
-            if time.time() > deadline:
-                raise AssertionError(f"no message with Subject {subject!r} in alice's Inbox "
-                                     f"(subjects: {[m.get('Subject') for m in msgs]})")
-            time.sleep(0.2)
-
-
-def unfold(value):
-    return re.sub(r"\s+", " ", str(value)).strip()
-
-
-def body_text(msg):
-    return msg.get_payload(decode=True).decode(errors="replace")
-
-
 @pytest.fixture
 def smtp_tern(world_dir):
-    t = SMTPTern(world_dir)
+    """smtpfixture's SmtpServer with tern's own limits and only alice."""
+    t = SmtpServer(world_dir, domains=MINIMAL_DOMAINS, max_size=None, max_rcpt=None, per_ip=None)
     try:
         yield t.start()
     finally:
         t.stop()
-        print(f"--- tern serve log:\n{t.server.logs()}")
+        print(f"--- tern serve log:\n{t.logs()}")
 
 
 def test_postfix_relays_to_tern(smtp_tern, world_dir):
     if os.geteuid() != 0:
         pytest.skip("a private Postfix instance must be started by root")
-    relay = PostfixRelay(world_dir / "postfix", free_port(), smtp_tern.smtp_port)
+    relay = PostfixRelay(world_dir / "postfix", free_ports(1)[0], smtp_tern.smtp_port)
     try:
         relay.start()
         subject = "relayed by postfix"
