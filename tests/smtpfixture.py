@@ -211,8 +211,9 @@ class Reply:
 class RawSMTP:
     """A byte-level SMTP client: nothing is interpreted, nothing is hidden."""
 
-    def __init__(self, port, host="127.0.0.1", tls=False, timeout=10, greet=True):
-        self.sock = socket.create_connection((host, port), timeout)
+    def __init__(self, port, host="127.0.0.1", tls=False, timeout=10, greet=True, source=None):
+        self.sock = socket.create_connection((host, port), timeout,
+                                             source_address=(source, 0) if source else None)
         if tls:
             self.sock = unverified_context().wrap_socket(self.sock, server_hostname=HOSTNAME)
         self.buf = b""

@@ -717,3 +717,69 @@ def test_large_message_spooled(big_srv):
         assert r.code == 250, r
     [(box, m)] = with_token(big_srv, "big", tok)
     assert mbox_body(m) == body.replace(b"\r\n", b"\n")
+
+
+def test_multi_recipient_quota_refuses_whole_transaction(big_srv):
+    # One reply covers all recipients (RFC 5321 §3.3): a message that one
+    # recipient cannot take is refused before any copy is stored.
+    tok = token()
+    with RawSMTP(big_srv.smtp_port) as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@example.org>")
+        c.expect("RCPT TO:<big@example.test>", 250)
+        c.expect("RCPT TO:<small@example.test>", 250)
+        r = c.data(message(subject=tok, body="") + body_of(1_200_000))
+        assert r.code == 552 and r.lines[0].startswith("5.2.2"), r
+    assert with_token(big_srv, "big", tok) == []
+    assert with_token(big_srv, "small", tok) == []
+
+
+def test_binarymime_refused(srv):
+    with RawSMTP(srv.smtp_port) as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org> BODY=BINARYMIME", 555, "5.5.4")
+        c.expect("MAIL FROM:<a@example.org> BODY=8BITMIME", 250)
+
+
+def test_huge_refused_bdat_closes(srv):
+    # A refused chunk is read and dropped only when small; a huge one ends
+    # the session instead of holding its thread for the transfer.
+    with RawSMTP(srv.smtp_port) as c:
+        c.ehlo()
+        r = c.cmd("BDAT 999999999 LAST")
+        assert r.code == 421, r
+        assert c.is_closed()
+    with RawSMTP(srv.smtp_port) as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@example.org>")
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        r = c.cmd("BDAT 999999999 LAST")
+        assert r.code == 552 and r.lines[0].startswith("5.3.4"), r
+        assert c.is_closed()
+
+
+def test_error_limit_per_address(world_dir):
+    # Recipients the backend refuses count towards a session's error limit,
+    # not its address's: after 220 unknown recipients over 11 sessions the
+    # address is still served. Protocol errors count: after 200 of them new
+    # sessions from the address are refused at the greeting.
+    s = SmtpServer(world_dir, domains=DOMAINS).start()
+    try:
+        for _ in range(11):
+            with RawSMTP(s.smtp_port) as c:
+                c.ehlo()
+                c.cmd("MAIL FROM:<a@example.org>")
+                c.send("".join(f"RCPT TO:<nobody{i}@example.test>\r\n" for i in range(20)))
+                for _ in range(20):
+                    assert c.read_reply().code == 550
+        with RawSMTP(s.smtp_port) as c:
+            assert c.greeting.code == 220, c.greeting
+        for _ in range(10):
+            with RawSMTP(s.smtp_port) as c:
+                c.send("BOGUS\r\n" * 22)
+                replies = [c.read_reply() for _ in range(22)]
+                assert [r.code for r in replies] == [500] * 21 + [421], replies
+        with RawSMTP(s.smtp_port) as c:
+            assert c.greeting.code == 421 and c.greeting.lines[0].startswith("4.7.0"), c.greeting
+    finally:
+        s.stop()

@@ -329,3 +329,50 @@ def test_login_throttling(world_dir):
             c.expect(good, 454, "4.7.0")
     finally:
         s.stop()
+
+
+def test_from_header_twice_refused(srv):
+    s = sub(srv)
+    try:
+        s.login("alice", PASSWORD)
+        msg = (b"From: alice@example.test\r\nFrom: ceo@victim.example\r\n"
+               b"To: bob@example.test\r\nSubject: two\r\n\r\nhi\r\n")
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail("alice@example.test", ["bob@example.test"], msg)
+        assert e.value.smtp_code == 550 and b"more than one From" in e.value.smtp_error
+    finally:
+        s.close()
+
+
+def test_failures_cannot_lock_out_a_user(world_dir):
+    # 24 failed logins for alice from three addresses (each under its own
+    # limit of 10) pass the account's limit of 20, and are counted whatever
+    # name alice is spelt with. Her right password still works, from a
+    # fourth address: the account is slowed down, never locked.
+    s = SmtpServer(world_dir, domains=DOMAINS).start()
+    try:
+        s.set_password("alice", PASSWORD)
+        names = ["alice", "alice@example.test", "ALICE@EXAMPLE.TEST", "alias@other.test"]
+        codes = []
+
+        def fail_once(source, name):
+            with RawSMTP(s.subs_port, tls=True, source=source, timeout=30) as c:
+                c.ehlo()
+                codes.append(c.cmd(auth_plain(name, "wrong")).code)
+
+        threads = [threading.Thread(target=fail_once, args=(f"127.0.0.{2 + i % 3}", names[i % 4]))
+                   for i in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert codes == [535] * 24, codes
+        with RawSMTP(s.subs_port, tls=True, source="127.0.0.9", timeout=30) as c:
+            c.ehlo()
+            c.expect(auth_plain("alice@example.test", PASSWORD), 235, "2.7.0")
+        # the login was slowed: the failures counted for the account,
+        # whatever name they used
+        assert re.search(r"msg=authenticated .*user=alice@example.test account_slowed=true",
+                         s.logs()), s.logs()
+    finally:
+        s.stop()

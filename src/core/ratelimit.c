@@ -1,13 +1,17 @@
 /*
  * ratelimit.c: see ratelimit.h. An open-addressing table with a short probe
  * sequence; the slot chosen for a new key is a free one, or the least
- * recently used one in the sequence.
+ * recently used one in the sequence. Keys come from the network, so slots
+ * are chosen by a keyed hash (SipHash, libsodium's crypto_shorthash with a
+ * random key per table): nobody can pick keys that push a victim's counter
+ * out.
  */
 #include "core/ratelimit.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,7 @@ struct ratelimit {
 	pthread_mutex_t mu;
 	unsigned window_s, max;
 	size_t mask;
+	unsigned char hash_key[crypto_shorthash_KEYBYTES];
 	struct slot *slots;
 	int64_t (*now)(void);
 };
@@ -49,6 +54,9 @@ struct ratelimit *ratelimit_new(unsigned window_s, unsigned max, size_t max_keys
 	rl->window_s = window_s > 0 ? window_s : 1;
 	rl->max = max;
 	rl->mask = n - 1;
+	if (sodium_init() < 0)
+		abort();
+	crypto_shorthash_keygen(rl->hash_key);
 	rl->now = real_now;
 	return rl;
 }
@@ -69,18 +77,19 @@ void ratelimit_set_clock(struct ratelimit *rl, int64_t (*now)(void))
 	rl->now = now != NULL ? now : real_now;
 }
 
-static size_t hash(const char *key)
+static size_t hash(const struct ratelimit *rl, const char *key)
 {
-	size_t h = 1469598103934665603u;  /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)key; *p != 0; p++)
-		h = (h ^ *p) * 1099511628211u;
+	unsigned char out[crypto_shorthash_BYTES];
+	crypto_shorthash(out, (const unsigned char *)key, strlen(key), rl->hash_key);
+	size_t h;
+	memcpy(&h, out, sizeof(h));
 	return h;
 }
 
 /* The slot of key, or NULL; with create, a slot made for it. */
 static struct slot *find(struct ratelimit *rl, const char *key, bool create)
 {
-	size_t h = hash(key);
+	size_t h = hash(rl, key);
 	struct slot *victim = NULL;
 	for (size_t i = 0; i < PROBES; i++) {
 		struct slot *s = &rl->slots[(h + i) & rl->mask];

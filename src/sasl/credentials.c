@@ -345,12 +345,46 @@ static int scram_verify(const struct scram_hash *h, const struct sasl_scram_keys
 	return ok;
 }
 
+/*
+ * Each argon2id verification holds SASL_ARGON2_MEMLIMIT bytes for its whole
+ * run, so the process runs at most SASL_ARGON2_CONCURRENT of them at once;
+ * others wait their turn (a burst of logins costs time, not memory).
+ */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static unsigned gate_busy;
+
+static void gate_enter(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	while (gate_busy >= SASL_ARGON2_CONCURRENT)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	gate_busy++;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_leave(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_busy--;
+	pthread_cond_signal(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static int argon2_verify(const char *hash, const char *password, size_t len)
+{
+	gate_enter();
+	int r = crypto_pwhash_str_verify(hash, password, len);
+	gate_leave();
+	return r;
+}
+
 int sasl_password_verify(const struct sasl_credentials *c, const char *password, size_t len)
 {
 	if (len == 0 || len > SASL_PASSWORD_MAX || memchr(password, '\0', len) != NULL)
 		return 0;
 	if (c->argon2[0] != '\0')
-		return sodium_ready() == 0 && crypto_pwhash_str_verify(c->argon2, password, len) == 0;
+		return sodium_ready() == 0 && argon2_verify(c->argon2, password, len) == 0;
 	if (c->scram_sha256.present)
 		return scram_verify(&scram_sha256, &c->scram_sha256, password, len);
 	if (c->scram_sha1.present)
@@ -384,6 +418,6 @@ static void dummy_make(void)
 void sasl_dummy_verify(const char *password, size_t len)
 {
 	pthread_once(&dummy_once, dummy_make);
-	if (dummy_hash[0] != '\0' && crypto_pwhash_str_verify(dummy_hash, password, len) == 0)
+	if (dummy_hash[0] != '\0' && argon2_verify(dummy_hash, password, len) == 0)
 		abort();   /* a random 16-byte password guessed: the dummy is broken */
 }

@@ -108,9 +108,11 @@ enum sasl_cred_parts {
 /* argon2id cost tern uses: libsodium's "interactive" memory (64 MiB) with
  * one more pass than its interactive opslimit (3 instead of 2), about
  * 0.11 s on a current core (measured). Each concurrent verification holds
- * the memory; servers bound concurrent logins. */
+ * the memory, so sasl_password_verify runs at most SASL_ARGON2_CONCURRENT
+ * at once in the process (256 MiB); further logins wait their turn. */
 #define SASL_ARGON2_OPSLIMIT 3
 #define SASL_ARGON2_MEMLIMIT (64u * 1024 * 1024)
+#define SASL_ARGON2_CONCURRENT 4
 
 /* Derives the parts named in `parts` from a password of len bytes (1 to
  * SASL_PASSWORD_MAX, no NUL; UTF-8 taken as is). Fresh random salts. Fills

@@ -5,8 +5,10 @@
  *
  * AUTH is offered only on submission ports and only inside TLS (RFC 8314
  * §3.3 wants TLS for all mail submission; RFC 4954 §4 forbids plaintext
- * passwords without it). Failed logins are throttled per remote address and
- * per user name, and each failure waits a moment before its reply.
+ * passwords without it). Failed logins are throttled: an address with too
+ * many recent failures is refused for a while, and logins to an account with
+ * too many (from anywhere) are slowed down, not refused, so that nobody can
+ * lock a user out; each failure also waits a moment before its reply.
  */
 #include "smtpserver/session.h"
 
@@ -16,6 +18,7 @@
 #include "core/error.h"
 #include "core/log.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -37,23 +40,42 @@ bool session_auth_offered(const struct session *ss)
 	       conn_tls_active(ss->c) && ss->txn.user == NULL;
 }
 
-/* Wraps the backend's lookup: remembers the name tried (for throttling and
- * logs) and refuses, as a temporary failure, a name with too many recent
- * failures, whatever the password. */
+/* Wraps the backend's lookup: remembers the name tried (for logs) and the
+ * account it means (for throttling per account, whichever address or
+ * spelling names it), and slows down logins to an account with many recent
+ * failures. */
 struct auth_try {
 	struct session *ss;
 	char user[SASL_USERNAME_MAX + 1];
-	bool throttled;
+	char key[SASL_USERNAME_MAX + 2];   /* the account, or "?" and the name */
+	bool slowed;
 };
+
+static void pause_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void throttle_key(const struct smtpserver_backend *b, const char *login, char *key,
+                         size_t size)
+{
+	if (b->login_account != NULL && b->login_account(b->ctx, login, key, size))
+		return;
+	snprintf(key, size, "?%s", login);
+	for (char *p = key; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
 
 static int lookup(void *ctx, const char *username, struct sasl_credentials *creds_r)
 {
 	struct auth_try *t = ctx;
 	const struct smtpserver_settings *s = t->ss->s;
 	snprintf(t->user, sizeof(t->user), "%s", username);
-	if (s->limits != NULL && !ratelimit_ok(s->limits->auth_fail_user, username)) {
-		t->throttled = true;
-		return -1;
+	throttle_key(s->backend, username, t->key, sizeof(t->key));
+	if (s->limits != NULL && !ratelimit_ok(s->limits->auth_fail_user, t->key)) {
+		t->slowed = true;
+		pause_ms(s->auth_account_delay_ms);
 	}
 	return s->backend->auth_lookup(s->backend->ctx, username, creds_r);
 }
@@ -158,18 +180,12 @@ static void log_auth(struct session *ss, struct sasl_server *sv, const struct au
 	log_str(l, "remote", ss->remote_ip);
 	log_str(l, "mechanism", sasl_server_mechanism(sv));
 	log_str(l, "user", t->user);
+	log_bool(l, "account_slowed", t->slowed);
 	if (!ok) {
-		log_str(l, "reason", t->throttled ? "too many failures for this user"
-		                                  : sasl_server_failure_text(sv));
+		log_str(l, "reason", sasl_server_failure_text(sv));
 		log_bool(l, "unknown_user", sasl_server_user_unknown(sv));
 	}
 	log_end(l);
-}
-
-static void pause_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
 }
 
 static int failed(struct session *ss, struct sasl_server *sv, struct auth_try *t, enum outcome o)
@@ -186,12 +202,10 @@ static int failed(struct session *ss, struct sasl_server *sv, struct auth_try *t
 		                     sasl_server_failure_text(sv));
 	if (s->limits != NULL) {
 		ratelimit_add(s->limits->auth_fail_ip, ss->ip_key, 1);
-		if (t->user[0] != '\0')
-			ratelimit_add(s->limits->auth_fail_user, t->user, 1);
+		if (t->key[0] != '\0')
+			ratelimit_add(s->limits->auth_fail_user, t->key, 1);
 	}
 	pause_ms(s->auth_fail_delay_ms);
-	if (why == SASL_FAIL_TEMP && t->throttled)
-		return session_reply(ss, 454, "4.7.0", "Too many failed logins for this user, try again later");
 	if (why == SASL_FAIL_TEMP)
 		return session_reply(ss, 454, "4.7.0", "Temporary authentication failure");
 	return session_reply(ss, 535, "5.7.8", "Authentication credentials invalid");
@@ -246,6 +260,8 @@ int session_auth(struct session *ss, const struct smtp_command *cmd)
 	}
 	snprintf(ss->user, sizeof(ss->user), "%s", sasl_server_username(sv));
 	ss->txn.user = ss->user;
+	if (ss->s->limits != NULL)
+		ratelimit_reset(ss->s->limits->auth_fail_user, t.key);
 	log_auth(ss, sv, &t, true);
 	sasl_server_free(&sv);
 	return session_reply(ss, 235, "2.7.0", "Authentication successful");

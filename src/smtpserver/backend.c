@@ -66,6 +66,18 @@ static const struct config_account *login_account(const struct config *cfg, cons
 	return t.account;
 }
 
+static bool login_account_hook(void *ctx, const char *login, char *out, size_t size)
+{
+	struct config *cfg = config_acquire();
+	struct arena *a = arena_new(4096, ARENA_PLAIN);
+	const struct config_account *acc = login_account(cfg, login, a);
+	if (acc != NULL)
+		snprintf(out, size, "%s", acc->name);
+	arena_free(&a);
+	config_release(&cfg);
+	return acc != NULL;
+}
+
 static int auth_lookup(void *ctx, const char *username, struct sasl_credentials *creds_r)
 {
 	struct smtp_backend *b = ctx;
@@ -159,20 +171,31 @@ static void rcpt_localserve(struct smtp_backend *b, const struct config *cfg,
 		smtpserver_reply_set(reply, 451, "4.3.0", "No account configured");
 }
 
-/* Whether the account is already at its quota (RFC 3463 4.2.2: mailbox full). */
-static bool account_full(struct smtp_backend *b, const struct config_account *acc)
+/* Whether acc can take a message of size bytes now; if not, sets reply:
+ * 552 5.2.2 when it could never fit (RFC 3463: mailbox full, permanent),
+ * else 452 4.2.2. */
+static bool quota_allows(struct smtp_backend *b, const struct config_account *acc, uint64_t size,
+                         struct smtpserver_reply *reply)
 {
-	if (acc->quota_mb == 0 && acc->quota_messages == 0)
+	uint64_t max_bytes = config_account_quota_bytes(acc);
+	uint64_t max_msgs = (uint64_t)acc->quota_messages;
+	if (max_bytes == 0 && max_msgs == 0)
+		return true;
+	if (max_bytes > 0 && size > max_bytes) {
+		smtpserver_reply_set(reply, 552, "5.2.2", "Message larger than the recipient's quota");
 		return false;
+	}
 	struct store_account *st = NULL;
-	struct store_usage u;
+	struct store_usage u = {0, 0};
 	struct error e;
-	bool full = false;
-	if (store_open(b->data_dir, acc->name, &st, &e) == 0 && store_usage(st, &u, &e) == 0)
-		full = (acc->quota_mb > 0 && u.bytes >= config_account_quota_bytes(acc)) ||
-		       (acc->quota_messages > 0 && u.messages >= (uint64_t)acc->quota_messages);
+	if (store_open(b->data_dir, acc->name, &st, &e) == 0)
+		store_usage(st, &u, &e);
 	store_close(&st);
-	return full;
+	if ((max_bytes > 0 && u.bytes + size > max_bytes) || (max_msgs > 0 && u.messages >= max_msgs)) {
+		smtpserver_reply_set(reply, 452, "4.2.2", "Recipient's mailbox is full");
+		return false;
+	}
+	return true;
 }
 
 static void rcpt_hook(void *ctx, const struct smtpserver_txn *t, struct smtpserver_rcpt *r,
@@ -195,7 +218,7 @@ static void rcpt_hook(void *ctx, const struct smtpserver_txn *t, struct smtpserv
 	} else if (target.kind == SMTP_RCPT_FOREIGN) {
 		smtpserver_reply_set(reply, 451, "4.3.0", "Delivery to other domains (%s) is not available: "
 		                     "this tern has no outbound queue yet", target.domain);
-	} else if (account_full(b, target.account)) {
+	} else if (!quota_allows(b, target.account, 1, reply)) {
 		smtpserver_reply_set(reply, 452, "4.2.2", "Mailbox of <%s> is full", target.address);
 	} else {
 		struct rcpt_data *d = arena_alloc(t->arena, sizeof(*d));
@@ -270,6 +293,11 @@ static bool from_allowed(const struct config *cfg, const struct smtpserver_txn *
 	const struct message_header *f = message_header_find(&p->m->root->headers, "From", NULL);
 	if (f == NULL) {
 		smtpserver_reply_set(reply, 550, "5.6.0", "Message has no From header (RFC 5322 §3.6)");
+		return false;
+	}
+	if (message_header_find(&p->m->root->headers, "From", f) != NULL) {
+		/* a reader might show the second one: RFC 5322 §3.6 allows one */
+		smtpserver_reply_set(reply, 550, "5.6.0", "Message has more than one From header");
 		return false;
 	}
 	size_t n;
@@ -380,45 +408,69 @@ static void delivery_failed(const char *account, const struct error *e,
 		smtpserver_reply_set(reply, 452, "4.2.2", "Recipient's mailbox is full");
 }
 
-/* Delivers to every recipient; the same account and mailbox get one copy.
- * If some recipients were stored and a later one fails, the reply is still
- * 250: the stored ones cannot be taken back, and an SMTP reply to DATA covers
- * the whole transaction (RFC 5321 §3.3); the failure is logged. */
-static void deliver_all(struct delivery_job *j, const struct config *cfg,
-                        struct smtpserver_reply *reply)
+/* One copy per account and mailbox: the targets of t's recipients. */
+struct target {
+	const struct config_account *acc;
+	const char *mailbox;
+	const char *rcpt_to;
+};
+
+/* Fills targets (one per distinct account and mailbox); returns how many, or
+ * -1 with reply set when a recipient's account went away. */
+static long collect_targets(struct delivery_job *j, const struct config *cfg,
+                            struct target *targets, struct smtpserver_reply *reply)
 {
 	const struct smtpserver_txn *t = j->t;
-	size_t done = 0;
-	const char **seen = arena_alloc(t->arena, t->nrcpts * 2 * sizeof(char *));
+	size_t n = 0;
 	for (size_t i = 0; i < t->nrcpts; i++) {
 		const struct rcpt_data *d = t->rcpts[i].data;
 		const struct config_account *acc = account_named(cfg, d->account);
 		if (acc == NULL) {
 			smtpserver_reply_set(reply, 451, "4.3.0", "Recipient account was removed, try again later");
-			continue;
+			return -1;
 		}
 		const char *mailbox = choose_mailbox(cfg, acc, d, t, j->p);
 		bool dup = false;
-		for (size_t k = 0; k < done && !dup; k++)
-			dup = strcmp(seen[2 * k], acc->name) == 0 && strcmp(seen[2 * k + 1], mailbox) == 0;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = targets[k].acc == acc && strcmp(targets[k].mailbox, mailbox) == 0;
 		if (dup)
 			continue;
 		const struct smtp_address *a = &t->rcpts[i].path.addr;
-		const char *rcpt_to = arena_printf(t->arena, "%s@%s", a->local_raw, a->domain);
-		struct error e;
-		if (deliver_one(j, acc, mailbox, rcpt_to, &e) != 0) {
-			struct smtpserver_reply fail;
-			delivery_failed(acc->name, &e, &fail, smtpserver_spool_size(j->msg),
-			                config_account_quota_bytes(acc));
-			if (done == 0)
-				*reply = fail;
-			continue;
-		}
-		seen[2 * done] = acc->name;
-		seen[2 * done + 1] = mailbox;
-		if (done++ == 0)
-			smtpserver_reply_set(reply, 250, "2.0.0", "Message accepted");
+		targets[n++] = (struct target){acc, mailbox,
+			arena_printf(t->arena, "%s@%s", a->local_raw, a->domain)};
 	}
+	return (long)n;
+}
+
+/* Delivers to every recipient, the same account and mailbox getting one
+ * copy. One reply covers the whole transaction (RFC 5321 §3.3), so every
+ * recipient is checked (account, quota) before anything is stored; a
+ * failure after that (an I/O error, a race for the last bit of quota) gives
+ * 451 even if some copies were stored: the sender tries again, and a
+ * duplicate is better than a silently lost message (there is no queue yet
+ * to send a bounce from). */
+static void deliver_all(struct delivery_job *j, const struct config *cfg,
+                        struct smtpserver_reply *reply)
+{
+	struct target *targets = arena_alloc(j->t->arena, j->t->nrcpts * sizeof(*targets));
+	long n = collect_targets(j, cfg, targets, reply);
+	uint64_t size = smtpserver_spool_size(j->msg);
+	for (long i = 0; i < n; i++)
+		if (!quota_allows(j->b, targets[i].acc, size, reply))
+			return;
+	for (long i = 0; i < n; i++) {
+		struct error e;
+		if (deliver_one(j, targets[i].acc, targets[i].mailbox, targets[i].rcpt_to, &e) != 0) {
+			delivery_failed(targets[i].acc->name, &e, reply, size,
+			                config_account_quota_bytes(targets[i].acc));
+			if (i > 0)
+				smtpserver_reply_set(reply, 451, "4.3.0", "Error storing the message for some "
+				                     "recipients, try again later");
+			return;
+		}
+	}
+	if (n > 0)
+		smtpserver_reply_set(reply, 250, "2.0.0", "Message accepted");
 }
 
 static void deliver_hook(void *ctx, const struct smtpserver_txn *t, const char *received,
@@ -462,5 +514,6 @@ void smtp_backend_init(struct smtp_backend *b, const char *data_dir, bool locals
 	b->ops.rcpt = rcpt_hook;
 	b->ops.deliver = deliver_hook;
 	b->ops.auth_lookup = auth_lookup;
+	b->ops.login_account = login_account_hook;
 	b->ops.ctx = b;
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Failed logins allowed per remote address and per user name in
@@ -125,6 +126,7 @@ static int bind_service(struct smtp_services *s, const struct config *cfg, size_
 			.pedantic = s->pedantic,
 			.spool_dir = s->spool_dir,
 			.auth_fail_delay_ms = SMTPSERVER_AUTH_FAIL_DELAY_MS,
+			.auth_account_delay_ms = SMTPSERVER_AUTH_ACCOUNT_DELAY_MS,
 			.backend = &s->backend.ops,
 			.limits = &s->limits,
 			.sasl_secret = s->secret,
@@ -230,8 +232,13 @@ void smtp_services_stop(struct smtp_services **sp, unsigned grace_ms)
 	for (size_t i = 0; i < s->n; i++)
 		if (s->entries[i].listener != NULL)
 			listener_shutdown(s->entries[i].listener);
+	/* one grace period for all: sessions of every listener were told at once */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t i = 0; i < s->n; i++) {
-		listener_free(&s->entries[i].listener, grace_ms);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		long spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		listener_free(&s->entries[i].listener, spent < (long)grace_ms ? grace_ms - (unsigned)spent : 0);
 		if (s->entries[i].fd >= 0)
 			close(s->entries[i].fd);
 	}

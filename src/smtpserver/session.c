@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 void smtpserver_reply_set(struct smtpserver_reply *r, int code, const char *enhanced,
@@ -57,6 +58,8 @@ int session_reply(struct session *ss, int code, const char *enhanced, const char
 	buf_free(&out);
 	if (code >= 400 && code != 421)
 		ss->errors++;
+	if (code >= 400 && code != 421 && !ss->backend_reply)
+		ss->protocol_errors++;
 	if (r != 0)
 		ss->closing = true;
 	return r;
@@ -64,14 +67,20 @@ int session_reply(struct session *ss, int code, const char *enhanced, const char
 
 static int reply_hint(struct session *ss, const struct smtp_reply_hint *h, const char *detail)
 {
-	if (detail != NULL && *detail != '\0')
+	if (detail != NULL && *detail != '\0' && strcasecmp(detail, h->text) != 0)
 		return session_reply(ss, h->code, h->enhanced, "%s: %s", h->text, detail);
 	return session_reply(ss, h->code, h->enhanced, "%s", h->text);
 }
 
+/* A decision of the backend (an unknown recipient, a full mailbox) counts
+ * towards the session's error limit, not towards its address's: a shared
+ * relay's other users must not suffer for one sender's typos. */
 static int reply_backend(struct session *ss, const struct smtpserver_reply *r)
 {
-	return session_reply(ss, r->code, r->enhanced[0] != '\0' ? r->enhanced : NULL, "%s", r->text);
+	ss->backend_reply = true;
+	int ret = session_reply(ss, r->code, r->enhanced[0] != '\0' ? r->enhanced : NULL, "%s", r->text);
+	ss->backend_reply = false;
+	return ret;
 }
 
 /*
@@ -203,6 +212,8 @@ static int cmd_mail(struct session *ss, const struct smtp_command *cmd)
 	const struct smtp_mail_params *m = &cmd->mail;
 	if (!ss->txn.esmtp && has_esmtp_params(m))
 		return session_reply(ss, 555, "5.5.4", "MAIL parameters need EHLO, not HELO");
+	if (m->body == SMTP_BODY_BINARYMIME)  /* RFC 3030 §3: not offered; RFC 5321 §4.1.1.11 */
+		return session_reply(ss, 555, "5.5.4", "BODY=BINARYMIME is not supported here");
 	if (m->has_size && m->size > s->max_message_size)  /* RFC 1870 §6.2 */
 		return session_reply(ss, 552, "5.3.4", "Message size %llu exceeds the limit of %llu bytes",
 		                     (unsigned long long)m->size, (unsigned long long)s->max_message_size);
@@ -360,33 +371,53 @@ static int cmd_data(struct session *ss, const struct smtp_command *cmd)
 	return reply_hint(ss, &res.hint, e.kind == ERR_LIMIT ? NULL : e.msg);
 }
 
-/* RFC 3030 §2: the chunk is read whatever the state, so the session stays in
- * step; a chunk outside a good transaction is answered with an error. */
+/* Refused chunks up to this size are read and dropped so the session stays
+ * in step (RFC 3030 §2); a larger one ends the session instead of tying up
+ * its thread. */
+#define BDAT_DRAIN_MAX (1024 * 1024)
+
+/* Reads and drops a chunk of a refused BDAT, then replies; or closes. */
+static int bdat_refused(struct session *ss, const struct smtp_command *cmd, int code,
+                        const char *enh, const char *text)
+{
+	struct error e;
+	if (cmd->bdat_size > BDAT_DRAIN_MAX) {
+		ss->closing = true;
+		return session_reply(ss, code == 552 ? 552 : 421, code == 552 ? enh : "4.7.0",
+		                     "%s; closing the connection", text);
+	}
+	struct smtp_bdat discard;
+	smtp_bdat_begin(&discard, 0);
+	discard.failed = true;
+	if (smtp_bdat_chunk(&discard, ss->c, cmd->bdat_size, spool_sink, ss->spool, &e) != 0) {
+		ss->closing = true;
+		return -1;
+	}
+	txn_reset(ss);
+	return session_reply(ss, code, enh, "%s", text);
+}
+
 static int cmd_bdat(struct session *ss, const struct smtp_command *cmd)
 {
 	struct error e;
-	const char *refuse = NULL;
 	if (!ss->in_txn)
-		refuse = "Need MAIL and RCPT before BDAT";
-	else if (ss->txn.nrcpts == 0)
-		refuse = "No valid recipients";
-	if (!ss->bdat_active && refuse == NULL) {
+		return bdat_refused(ss, cmd, 503, "5.5.1", "Need MAIL and RCPT before BDAT");
+	if (ss->txn.nrcpts == 0)
+		return bdat_refused(ss, cmd, 554, "5.5.1", "No valid recipients");
+	if (!ss->bdat_active) {
 		smtp_bdat_begin(&ss->bdat, ss->s->max_message_size);
 		ss->bdat_active = true;
 	}
+	struct smtp_bdat *b = &ss->bdat;
+	if (b->size + cmd->bdat_size > ss->s->max_message_size)  /* RFC 3030 §4 */
+		return bdat_refused(ss, cmd, 552, "5.3.4", "Message too big");
 	transfer_begin(ss);
-	struct smtp_bdat discard;
-	smtp_bdat_begin(&discard, 0);
-	struct smtp_bdat *b = refuse == NULL ? &ss->bdat : &discard;
-	discard.failed = true;
 	int r = smtp_bdat_chunk(b, ss->c, cmd->bdat_size, spool_sink, ss->spool, &e);
 	transfer_end(ss);
 	if (r != 0) {
 		ss->closing = true;
 		return session_reply(ss, 421, "4.4.2", "Connection lost or timed out during BDAT");
 	}
-	if (refuse != NULL)
-		return session_reply(ss, ss->in_txn ? 554 : 503, "5.5.1", "%s", refuse);
 	ss->bdat_chunks++;
 	if (cmd->bdat_last)
 		smtp_bdat_end(b);
@@ -542,16 +573,17 @@ static bool too_many_errors(struct session *ss)
 
 static void count_errors(struct session *ss, unsigned before)
 {
-	if (ss->errors > before && ss->s->limits != NULL)
-		ratelimit_add(ss->s->limits->errors_ip, ss->ip_key, ss->errors - before);
+	if (ss->protocol_errors > before && ss->s->limits != NULL)
+		ratelimit_add(ss->s->limits->errors_ip, ss->ip_key, ss->protocol_errors - before);
 }
 
 static void run(struct session *ss)
 {
-	struct arena *a = arena_new(4096, ARENA_PLAIN);
+	/* secret: an AUTH line's initial response may hold a password */
+	struct arena *a = arena_new(4096, ARENA_SECRET);
 	while (!ss->closing) {
 		struct smtp_command cmd;
-		unsigned before = ss->errors;
+		unsigned before = ss->protocol_errors;
 		int r = read_command(ss, &cmd, a);
 		if (r > 0)
 			r = dispatch(ss, &cmd);

@@ -29,7 +29,9 @@ struct session {
 	struct smtp_bdat bdat;
 	struct smtpserver_spool *spool;
 	char txn_id[16];
-	unsigned errors;
+	unsigned errors;                  /* all 4xx/5xx replies: the session's limit */
+	unsigned protocol_errors;         /* those not decided by the backend: the address's limit */
+	bool backend_reply;               /* the reply being sent is the backend's */
 	bool closing;
 };
 

@@ -36,8 +36,14 @@ struct smtpserver_spool *spool_new(const char *dir, uint64_t max_size)
 	return s;
 }
 
+/* A message buffer larger than this is freed between transactions, so an
+ * idle connection does not keep a megabyte. */
+#define SPOOL_KEEP 65536
+
 void spool_reset(struct smtpserver_spool *s)
 {
+	if (s->mem.len > SPOOL_KEEP)
+		buf_free(&s->mem);
 	buf_reset(&s->mem);
 	if (s->fd >= 0)
 		close(s->fd);
