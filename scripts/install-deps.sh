@@ -14,6 +14,8 @@ packages=(
 	dns-root-data
 	# tests: Python clients and fixtures, the DNS servers and zone signing
 	python3 python3-pytest python3-dnslib nsd ldnsutils openssl
+	# tests: network namespaces for servers on the standard ports
+	iproute2
 	# tests: real SMTP peers (a private Postfix relay instance, swaks; swaks
 	# needs Net::SSLeay, one of its Recommends, for STARTTLS)
 	postfix swaks libnet-ssleay-perl

@@ -94,11 +94,13 @@ class TernServer:
                                f"DataDir: ../data\nHostname: mail.example.test\nUser: {user}\n")
         (self.confdir / "domains.conf").write_text(domains_conf)
         self.proc = None
+        self.command_prefix = []  # e.g. ["ip", "netns", "exec", NS]
         self.log_path = self.root / "server.log"
 
     def start(self, *extra, wait=True):
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([tern_bin(), "-config", str(self.config), "serve", *extra],
+        self.proc = subprocess.Popen([*self.command_prefix, tern_bin(), "-config", str(self.config),
+                                      "serve", *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         if wait:
             self.wait_ready()

@@ -91,10 +91,10 @@ class SmtpServer(TernServer):
     self-signed certificate."""
 
     def __init__(self, root=None, domains=DOMAINS, max_size=100000, max_rcpt=100, per_ip=20,
-                 tls=True):
+                 tls=True, ports=None):
         self.own_root = root is None
         root = pathlib.Path(root) if root is not None else make_world_dir()
-        self.smtp_port, self.sub_port, self.subs_port = free_ports(3)
+        self.smtp_port, self.sub_port, self.subs_port = ports or free_ports(3)
         super().__init__(root, static_conf=static_conf(
             (self.smtp_port, self.sub_port, self.subs_port), max_size, max_rcpt, per_ip, tls),
             domains_conf=domains)
