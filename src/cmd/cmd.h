@@ -64,6 +64,27 @@ int cmd_fail(const struct cmd *c, const char *fmt, ...) __attribute__((format(pr
 /* The table of all commands, NULL-terminated (src/main.c). */
 extern const struct cmd *const cmd_table[];
 
+/* DNS resolver options shared by the commands that look things up
+ * (dns.c): -server, -trust-anchor, -timeout. */
+struct config;
+struct dns_resolver;
+struct cmd_resolver_opts {
+	const char *server;
+	const char *trust_anchor;
+	long timeout_s;
+};
+#define CMD_RESOLVER_FLAGS 3
+
+/* Fills flags[0..CMD_RESOLVER_FLAGS) bound to o; returns their count. */
+size_t cmd_resolver_flags(struct cmd_resolver_opts *o, struct flag *flags);
+
+/* A resolver as the server would have it (the Resolver section of the
+ * config file when that exists), with o's flags overriding. Returns CMD_OK
+ * with *res_r and *cfg_r (may be NULL; release after the resolver), or a
+ * process exit code after printing the problem (CMD_USAGE: bad -timeout). */
+int cmd_resolver_open(const struct cmd *c, struct cmd_ctx *ctx, const struct cmd_resolver_opts *o,
+                      struct dns_resolver **res_r, struct config **cfg_r);
+
 /* The commands, one per file. */
 extern const struct cmd cmd_help;
 extern const struct cmd cmd_version;

@@ -32,29 +32,22 @@ static const char help[] =
 	"Exit status: 0 records found; 1 no such name, no records of the type,\n"
 	"temporary failure or DNSSEC validation failure; 2 bad usage.\n";
 
-struct lookup_opts {
-	const char *server;
-	const char *trust_anchor;
-	long timeout_s;
-};
-
-static const struct flag *lookup_flags(struct lookup_opts *o, size_t *n_r)
+size_t cmd_resolver_flags(struct cmd_resolver_opts *o, struct flag *flags)
 {
-	static struct flag flags[3];
 	flags[0] = (struct flag){"server", FLAG_STRING, &o->server,
 	                         "send all queries to IP or IP@PORT"};
 	flags[1] = (struct flag){"trust-anchor", FLAG_STRING, &o->trust_anchor,
 	                         "file of DNSSEC trust anchors (DS or DNSKEY lines)"};
 	flags[2] = (struct flag){"timeout", FLAG_INT, &o->timeout_s,
 	                         "seconds to wait for an answer (default 10)"};
-	*n_r = 3;
-	return flags;
+	return CMD_RESOLVER_FLAGS;
 }
 
 /* Resolver settings: the config file's when it exists, then the flags. On
  * error prints it and returns -1. *cfg_r is kept for its strings. */
-static int resolver_settings(struct cmd_ctx *ctx, const struct lookup_opts *o,
-                             struct config **cfg_r, struct dns_resolver_config *rc)
+static int resolver_settings(const struct cmd *c, struct cmd_ctx *ctx,
+                             const struct cmd_resolver_opts *o, struct config **cfg_r,
+                             struct dns_resolver_config *rc)
 {
 	struct error err;
 
@@ -62,7 +55,7 @@ static int resolver_settings(struct cmd_ctx *ctx, const struct lookup_opts *o,
 	*cfg_r = NULL;
 	if (ctx->config_path != NULL && access(ctx->config_path, F_OK) == 0) {
 		if (config_load(ctx->config_path, cfg_r, &err) < 0) {
-			cmd_fail(&cmd_dns_lookup, "%s", err.msg);
+			cmd_fail(c, "%s", err.msg);
 			return -1;
 		}
 		const struct config_resolver *r = &(*cfg_r)->st.resolver;
@@ -77,9 +70,26 @@ static int resolver_settings(struct cmd_ctx *ctx, const struct lookup_opts *o,
 	}
 	if (o->trust_anchor != NULL)
 		rc->trust_anchor_file = o->trust_anchor;
-	rc->cache_entries = 0; /* one lookup: nothing to reuse */
 	rc->timeout_ms = (int)o->timeout_s * 1000;
 	return 0;
+}
+
+int cmd_resolver_open(const struct cmd *c, struct cmd_ctx *ctx, const struct cmd_resolver_opts *o,
+                      struct dns_resolver **res_r, struct config **cfg_r)
+{
+	if (o->timeout_s < 0 || o->timeout_s > 3600) {
+		fprintf(stderr, "tern %s: -timeout must be 0..3600 seconds\n", c->name);
+		return CMD_USAGE;
+	}
+	struct dns_resolver_config rc;
+	struct error err;
+	if (resolver_settings(c, ctx, o, cfg_r, &rc) < 0)
+		return CMD_FAIL;
+	if (dns_resolver_new(&rc, res_r, &err) < 0) {
+		config_release(cfg_r);
+		return cmd_fail(c, "%s", err.msg);
+	}
+	return CMD_OK;
 }
 
 static void print_answer(const struct dns_result *r)
@@ -135,9 +145,9 @@ static enum dns_status lookup(struct dns_resolver *res, uint16_t type, const cha
 
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct lookup_opts o = {0};
-	size_t nflags;
-	const struct flag *flags = lookup_flags(&o, &nflags);
+	struct cmd_resolver_opts o = {0};
+	struct flag flags[CMD_RESOLVER_FLAGS];
+	size_t nflags = cmd_resolver_flags(&o, flags);
 	uint16_t type;
 
 	if (cmd_parse_flags(&cmd_dns_lookup, ctx, flags, nflags, &argc, &argv) != 0)
@@ -148,21 +158,13 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "tern %s: unknown record type %s\n", cmd_dns_lookup.name, argv[0]);
 		return cmd_usage(&cmd_dns_lookup, flags, nflags);
 	}
-	if (o.timeout_s < 0 || o.timeout_s > 3600) {
-		fprintf(stderr, "tern %s: -timeout must be 0..3600 seconds\n", cmd_dns_lookup.name);
-		return cmd_usage(&cmd_dns_lookup, flags, nflags);
-	}
-
 	struct config *cfg;
-	struct dns_resolver_config rc;
 	struct dns_resolver *res;
-	struct error err;
-	if (resolver_settings(ctx, &o, &cfg, &rc) < 0)
-		return CMD_FAIL;
-	if (dns_resolver_new(&rc, &res, &err) < 0) {
-		config_release(&cfg);
-		return cmd_fail(&cmd_dns_lookup, "%s", err.msg);
-	}
+	int code = cmd_resolver_open(&cmd_dns_lookup, ctx, &o, &res, &cfg);
+	if (code == CMD_USAGE)
+		return cmd_usage(&cmd_dns_lookup, flags, nflags);
+	if (code != CMD_OK)
+		return code;
 	struct dns_result *r;
 	lookup(res, type, argv[1], &r);
 	print_answer(r);
