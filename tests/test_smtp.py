@@ -634,6 +634,29 @@ def test_received_and_authentication_results(srv):
     assert h.index("Authentication-Results:") < h.index("From:")
 
 
+@pytest.mark.parametrize("size", [2000, 1_500_000], ids=["in-memory", "spooled"])
+def test_forged_authentication_results_removed(big_srv, size):
+    # RFC 8601 §5: fields claiming our authserv-id are removed; others stay.
+    tok = token()
+    forged = (b"Authentication-Results: mail.example.test; spf=pass smtp.mailfrom=ceo@bank.example\r\n"
+              b"Authentication-Results: (x) MAIL.EXAMPLE.TEST;\r\n dkim=pass header.d=bank.example\r\n"
+              b"Authentication-Results: mx.other.example; spf=fail\r\n")
+    body = b"k" * 78 + b"\r\n"
+    msg = forged + message(to="big@example.test", subject=tok) + body * (size // 80)
+    with RawSMTP(big_srv.smtp_port) as c:
+        c.ehlo("relay.example.org")
+        c.expect("MAIL FROM:<a@example.org>", 250)
+        c.expect("RCPT TO:<big@example.test>", 250)
+        assert c.data(msg).code == 250
+    [(box, m)] = with_token(big_srv, "big", tok)
+    h = mbox_headers(m)
+    assert h.count("Authentication-Results: mail.example.test;") == 1, h  # ours, "none"
+    assert "\nAuthentication-Results: mail.example.test; none\n" in h, h
+    assert "bank.example" not in h, h
+    assert "Authentication-Results: mx.other.example; spf=fail" in h, h
+    assert mbox_body(m) == b"Hello.\n" + (body * (size // 80)).replace(b"\r\n", b"\n")
+
+
 def test_quota_messages(srv):
     tok, r, d = deliver_one(srv, "quota1@example.test")
     assert r.code == 250 and d.code == 250, (r, d)

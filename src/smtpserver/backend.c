@@ -15,6 +15,8 @@
 #include "smtpserver/backend.h"
 #include "smtpserver/recipient.h"
 
+#include "authres/authres.h"
+
 #include "config/config.h"
 #include "core/arena.h"
 #include "core/buf.h"
@@ -473,12 +475,49 @@ static void deliver_all(struct delivery_job *j, const struct config *cfg,
 		smtpserver_reply_set(reply, 250, "2.0.0", "Message accepted");
 }
 
+/* RFC 8601 §5: Authentication-Results fields that claim our authserv-id
+ * were written by someone else (we add ours only now) and are removed, so
+ * that readers trusting our results are not fooled. Returns 0, or -1 with
+ * reply set. */
+static int remove_forged_results(const struct smtpserver_txn *t, struct smtpserver_spool *msg,
+                                 struct arena *a, struct smtpserver_reply *reply)
+{
+	size_t len;
+	bool complete;
+	const char *head = smtpserver_spool_head(msg, &len, &complete);
+	struct message_headers h;
+	unsigned flags;
+	message_headers_parse(a, head, len, MESSAGE_MAX_HEADER_BYTES, &h, &flags);
+	struct smtpserver_range *r = arena_alloc(a, (h.count + 1) * sizeof(*r));
+	size_t n = 0;
+	for (const struct message_header *f = message_header_find(&h, "Authentication-Results", NULL);
+	     f != NULL; f = message_header_find(&h, "Authentication-Results", f)) {
+		size_t vlen;
+		const char *v = message_header_unfold(a, f->value, f->value_len, &vlen);
+		if (authres_is_ours(v, vlen, t->hostname))
+			r[n++] = (struct smtpserver_range){f->offset, f->size};
+	}
+	struct error e;
+	if (n == 0 || smtpserver_spool_remove(msg, r, n, &e) == 0) {
+		if (n > 0)
+			log_msgf(LOG_INFO, "smtpserver", "removed %zu Authentication-Results fields claiming to be "
+			         "ours", n);
+		return 0;
+	}
+	smtpserver_reply_set(reply, 451, "4.3.0", "Error preparing the message, try again later");
+	return -1;
+}
+
 static void deliver_hook(void *ctx, const struct smtpserver_txn *t, const char *received,
                          struct smtpserver_spool *msg, struct smtpserver_reply *reply)
 {
 	struct smtp_backend *b = ctx;
-	struct config *cfg = config_acquire();
 	struct arena *a = arena_new(64 * 1024, ARENA_PLAIN);
+	if (remove_forged_results(t, msg, a, reply) != 0) {
+		arena_free(&a);
+		return;
+	}
+	struct config *cfg = config_acquire();
 	struct parsed p;
 	parse_message(msg, a, &p);
 	struct buf added;

@@ -80,6 +80,18 @@ uint64_t smtpserver_spool_size(const struct smtpserver_spool *s);
 void smtpserver_spool_rewind(struct smtpserver_spool *s);
 ssize_t smtpserver_spool_read(void *spool, void *buf, size_t n, struct error *e);
 
+/* A byte range of the message. */
+struct smtpserver_range {
+	uint64_t offset, size;
+};
+
+/* Removes the ranges (ascending, not overlapping, all within the head) from
+ * the message, e.g. header fields that must not be delivered. Returns 0, or
+ * -1 with e set (the message is then unchanged or, for a spooled one whose
+ * copy failed, must be refused). */
+int smtpserver_spool_remove(struct smtpserver_spool *s, const struct smtpserver_range *r,
+                            size_t n, struct error *e);
+
 struct smtpserver_backend {
 	/* MAIL FROM was accepted syntactically; may refuse it (submission: a
 	 * sender address the user may not use). reply is preset to 250 2.1.0. */

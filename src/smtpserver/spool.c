@@ -153,3 +153,69 @@ ssize_t smtpserver_spool_read(void *ctx, void *buf, size_t n, struct error *e)
 	s->rpos += (uint64_t)r;
 	return r;
 }
+
+/* Copies the spool file to a new one without the ranges; then reloads the
+ * head from it. */
+static int remove_in_file(struct smtpserver_spool *s, const struct smtpserver_range *r, size_t n,
+                          struct error *e)
+{
+	int old = s->fd;
+	uint64_t size = s->size;
+	s->fd = -1;
+	buf_reset(&s->mem);
+	s->size = 0;
+	if (spill(s, e) != 0) {
+		s->fd = old;
+		return -1;
+	}
+	char tmp[8192];
+	uint64_t pos = 0;
+	size_t k = 0;
+	while (pos < size) {
+		uint64_t stop = k < n ? r[k].offset : size;
+		while (pos < stop) {
+			size_t want = stop - pos < sizeof(tmp) ? (size_t)(stop - pos) : sizeof(tmp);
+			ssize_t got = pread(old, tmp, want, (off_t)pos);
+			if (got <= 0) {
+				close(old);
+				return error_errno(e, got < 0 ? errno : EIO, "spool: read");
+			}
+			if (write_all(s->fd, tmp, (size_t)got, e) != 0) {
+				close(old);
+				return -1;
+			}
+			if (s->mem.len < SMTPSERVER_SPOOL_MEM)
+				buf_append(&s->mem, tmp, (size_t)got < SMTPSERVER_SPOOL_MEM - s->mem.len
+				           ? (size_t)got : SMTPSERVER_SPOOL_MEM - s->mem.len);
+			pos += (uint64_t)got;
+			s->size += (uint64_t)got;
+		}
+		if (k < n) {
+			pos = r[k].offset + r[k].size;
+			k++;
+		}
+	}
+	close(old);
+	return 0;
+}
+
+int smtpserver_spool_remove(struct smtpserver_spool *s, const struct smtpserver_range *r,
+                            size_t n, struct error *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].offset + r[i].size > s->mem.len || (i > 0 && r[i].offset < r[i - 1].offset + r[i - 1].size))
+			return error_set(e, ERR_INVALID, "spool: range %zu out of order or past the head", i);
+	if (s->fd >= 0)
+		return remove_in_file(s, r, n, e);
+	size_t out = 0, pos = 0;
+	for (size_t i = 0; i <= n; i++) {
+		size_t stop = i < n ? (size_t)r[i].offset : s->mem.len;
+		memmove(s->mem.data + out, s->mem.data + pos, stop - pos);
+		out += stop - pos;
+		if (i < n)
+			pos = (size_t)(r[i].offset + r[i].size);
+	}
+	buf_truncate(&s->mem, out);
+	s->size = out;
+	return 0;
+}
