@@ -26,10 +26,29 @@ import ssl
 import subprocess
 import time
 
+from dnsfixture import DNSServer
+
 from conftest import (TernServer, accounts_conf, export_mbox, make_world_dir, run_tern,
                       server_user)
 
 HOSTNAME = "mail.example.test"
+
+# The name 127.0.0.1 has for tern's resolver: libunbound answers
+# 127.in-addr.arpa and localhost itself (its default local zones), so a test
+# client's iprev check passes with it.
+CLIENT_HOST = "localhost"
+_dns = None
+
+
+def shared_dns():
+    """The DNS server every SmtpServer's resolver asks (one per test process,
+    no zones at first); tests add zones for their own cases with
+    shared_dns().add_zone(...)."""
+    global _dns
+    if _dns is None:
+        _dns = DNSServer({"client.test.": {"mx": ["A 127.0.0.1"]}})
+    return _dns
+
 
 # domains.conf's entry for example.test: a "+" separator, case-insensitive.
 EXAMPLE_DOMAIN = """\
@@ -74,6 +93,7 @@ def static_conf(ports, max_size=100000, max_rcpt=100, per_ip=20, tls=True):
     sub = "" if not tls else (f"    Submission: {{Enabled: true, Port: {p2}}}\n"
                               f"    Submissions: {{Enabled: true, Port: {p3}}}\n")
     return (f"DataDir: ../data\nHostname: {HOSTNAME}\nUser: {server_user()}\n"
+            f"Resolver:\n  Upstreams: [\"{shared_dns().addr}\"]\n  DNSSEC: false\n"
             "Listeners:\n"
             "  test:\n"
             "    IPs: [127.0.0.1]\n"

@@ -629,9 +629,24 @@ def test_received_and_authentication_results(srv):
                         r"for <alice@example\.test>; "
                         r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} [A-Z][a-z]{2} \d{4} "
                         r"\d\d:\d\d:\d\d [+-]\d{4}", received), received
-    assert "\nAuthentication-Results: mail.example.test; none\n" in "\n" + h + "\n", h
+    # iprev (RFC 8601 §3): 127.0.0.1 is localhost and back for tern's resolver
+    assert ("\nAuthentication-Results: mail.example.test; iprev=pass (localhost)\n"
+            "\tpolicy.iprev=127.0.0.1\n") in "\n" + h + "\n", h
     # the trace headers come first, the message's own after them
     assert h.index("Authentication-Results:") < h.index("From:")
+
+
+def test_iprev_fail(srv):
+    # 127.0.0.2 has no name (libunbound's local 127.in-addr.arpa zone holds
+    # only 127.0.0.1): iprev=fail with the reason.
+    tok = token()
+    with RawSMTP(srv.smtp_port, source="127.0.0.2") as c:
+        c.ehlo("relay.example.org")
+        assert transaction(c, subject=tok).code == 250
+    [(box, m)] = with_token(srv, "alice", tok)
+    h = mbox_headers(m)
+    assert ("Authentication-Results: mail.example.test; iprev=fail reason=\"no PTR record\"\n"
+            "\tpolicy.iprev=127.0.0.2\n") in h, h
 
 
 @pytest.mark.parametrize("size", [2000, 1_500_000], ids=["in-memory", "spooled"])
@@ -650,8 +665,8 @@ def test_forged_authentication_results_removed(big_srv, size):
         assert c.data(msg).code == 250
     [(box, m)] = with_token(big_srv, "big", tok)
     h = mbox_headers(m)
-    assert h.count("Authentication-Results: mail.example.test;") == 1, h  # ours, "none"
-    assert "\nAuthentication-Results: mail.example.test; none\n" in h, h
+    assert h.count("Authentication-Results: mail.example.test;") == 1, h  # ours
+    assert "\nAuthentication-Results: mail.example.test; iprev=pass" in h, h
     assert "bank.example" not in h, h
     assert "Authentication-Results: mx.other.example; spf=fail" in h, h
     assert mbox_body(m) == b"Hello.\n" + (body * (size // 80)).replace(b"\r\n", b"\n")

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/privdrop.h"
 #include "ctl/ctl.h"
+#include "dns/dns.h"
 #include "smtpserver/service.h"
 #include "tern_version.h"
 
@@ -157,12 +158,31 @@ static int prepare(struct config *cfg, const struct serve_opts *opts, struct err
 /* Sessions receiving a message when the server stops get this long to finish. */
 #define STOP_GRACE_MS 10000
 
-/* Binds the mail services (as root, for ports below 1024), then prepares
- * the data directory and drops privileges, then starts accepting. */
-static int start_services(struct config *cfg, const struct serve_opts *opts,
-                          struct smtp_services **smtp, struct ctl_server **ctl, struct error *err)
+/* The resolver of the Resolver section (SPF, DKIM, DMARC, iprev). */
+static int open_resolver(const struct config *cfg, struct dns_resolver **res_r, struct error *err)
 {
-	struct smtp_services_opts so = {.localserve = opts->localserve, .pedantic = opts->pedantic};
+	const struct config_resolver *r = &cfg->st.resolver;
+	struct dns_resolver_config rc = {
+		.upstreams = (const char *const *)r->upstreams,
+		.nupstreams = r->nupstreams,
+		.trust_anchor_file = r->trust_anchor_file,
+		.no_dnssec = !r->dnssec,
+		.cache_entries = r->cache_entries,
+	};
+	return dns_resolver_new(&rc, res_r, err);
+}
+
+/* Opens the resolver and binds the mail services (as root, for ports below
+ * 1024), then prepares the data directory and drops privileges, then starts
+ * accepting. */
+static int start_services(struct config *cfg, const struct serve_opts *opts,
+                          struct dns_resolver **res, struct smtp_services **smtp,
+                          struct ctl_server **ctl, struct error *err)
+{
+	if (open_resolver(cfg, res, err) != 0)
+		return error_prefix(err, "resolver");
+	struct smtp_services_opts so = {.localserve = opts->localserve, .pedantic = opts->pedantic,
+	                                .resolver = *res};
 	if (smtp_services_bind(cfg, &so, smtp, err) != 0)
 		return -1;
 	if (prepare(cfg, opts, err) != 0)
@@ -182,10 +202,12 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	error_clear(&err);
 	struct ctl_server *ctl = NULL;
 	struct smtp_services *smtp = NULL;
-	if (start_services(cfg, opts, &smtp, &ctl, &err) != 0) {
+	struct dns_resolver *res = NULL;
+	if (start_services(cfg, opts, &res, &smtp, &ctl, &err) != 0) {
 		fprintf(stderr, "tern %s: %s\n", opts->who, err.msg);
 		smtp_services_stop(&smtp, 0);
 		ctl_server_stop(&ctl);
+		dns_resolver_free(&res);
 		config_release(&cfg);
 		return CMD_FAIL;
 	}
@@ -203,6 +225,7 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	log_end(l);
 	smtp_services_stop(&smtp, STOP_GRACE_MS);
 	ctl_server_stop(&ctl);
+	dns_resolver_free(&res);
 	config_release(&cfg);
 	log_msgf(LOG_INFO, "serve", "stopped");
 	return CMD_OK;

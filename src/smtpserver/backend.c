@@ -13,6 +13,7 @@
  * Authentication-Results header says "none" (RFC 8601 §2.2).
  */
 #include "smtpserver/backend.h"
+#include "smtpserver/authcheck.h"
 #include "smtpserver/recipient.h"
 
 #include "authres/authres.h"
@@ -343,6 +344,8 @@ static const char *choose_mailbox(const struct config *cfg, const struct config_
 }
 
 struct delivery_job {
+	const char *force_mailbox;    /* every copy goes there (Junk), or NULL */
+	const char *spf, *dkim, *dmarc;
 	struct smtp_backend *b;
 	const struct smtpserver_txn *t;
 	struct smtpserver_spool *msg;
@@ -374,6 +377,9 @@ static int deliver_one(struct delivery_job *j, const struct config_account *acc,
 		             t->mail_from.addr.local_raw, t->mail_from.addr.domain),
 		.rcpt_to = rcpt_to,
 		.tls = t->tls,
+		.spf = j->spf,
+		.dkim = j->dkim,
+		.dmarc = j->dmarc,
 		.fts_addresses = j->p->sum.addresses,
 		.fts_body = j->p->sum.body,
 	};
@@ -431,7 +437,8 @@ static long collect_targets(struct delivery_job *j, const struct config *cfg,
 			smtpserver_reply_set(reply, 451, "4.3.0", "Recipient account was removed, try again later");
 			return -1;
 		}
-		const char *mailbox = choose_mailbox(cfg, acc, d, t, j->p);
+		const char *mailbox = j->force_mailbox != NULL ? j->force_mailbox
+		                                               : choose_mailbox(cfg, acc, d, t, j->p);
 		bool dup = false;
 		for (size_t k = 0; k < n && !dup; k++)
 			dup = targets[k].acc == acc && strcmp(targets[k].mailbox, mailbox) == 0;
@@ -524,16 +531,25 @@ static void deliver_hook(void *ctx, const struct smtpserver_txn *t, const char *
 	buf_init(&added, BUF_UNBOUNDED);
 	buf_append_str(&added, received);
 	bool ok = true;
-	if (t->mode == SMTPSERVER_RECEIVE)
-		buf_appendf(&added, "Authentication-Results: %s; none\r\n", t->hostname);
-	else if (!b->localserve)
+	struct authcheck ac = {.verdict = AUTHCHECK_ACCEPT};
+	if (t->mode == SMTPSERVER_RECEIVE) {
+		authcheck_run(b->resolver, t, p.m, msg, a, &ac);
+		authcheck_header(&added, t->hostname, &ac);
+		if (ac.verdict == AUTHCHECK_REJECT) {
+			*reply = ac.reply;
+			ok = false;
+		}
+	} else if (!b->localserve) {
 		ok = from_allowed(cfg, t, &p, a, reply);
+	}
 	if (ok && t->mode != SMTPSERVER_RECEIVE)
 		add_submission_headers(b, t, &p, &added, a);
 	if (ok) {
 		char accepted[sizeof(reply->text)];
 		snprintf(accepted, sizeof(accepted), "%s", reply->text);
-		struct delivery_job j = {.b = b, .t = t, .msg = msg, .p = &p, .added = added.data};
+		struct delivery_job j = {.b = b, .t = t, .msg = msg, .p = &p, .added = added.data,
+		                         .force_mailbox = ac.verdict == AUTHCHECK_JUNK ? "Junk" : NULL,
+		                         .spf = ac.spf, .dkim = ac.dkim, .dmarc = ac.dmarc};
 		smtpserver_reply_set(reply, 451, "4.3.0", "No recipient could be delivered");
 		deliver_all(&j, cfg, reply);
 		if (reply->code == 250)

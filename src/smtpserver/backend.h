@@ -10,10 +10,15 @@
 
 #include "smtpserver/smtpserver.h"
 
+struct dns_resolver;
+
 struct smtp_backend {
 	struct smtpserver_backend ops;   /* give &ops to the sessions */
 	const char *data_dir;
 	bool localserve;
+	/* Email authentication (iprev, SPF, DKIM, DMARC) of mail received on
+	 * port 25; NULL: none (localserve), Authentication-Results says none. */
+	struct dns_resolver *resolver;
 };
 
 /* Fills b; data_dir must outlive it. */

@@ -163,6 +163,7 @@ int smtp_services_bind(const struct config *cfg, const struct smtp_services_opts
 	if (s == NULL)
 		abort();
 	smtp_backend_init(&s->backend, cfg->st.data_dir, opts->localserve);
+	s->backend.resolver = opts->localserve ? NULL : opts->resolver;
 	s->pedantic = opts->pedantic;
 	snprintf(s->spool_dir, sizeof(s->spool_dir), "%s/tmp", cfg->st.data_dir);
 	s->nlisteners = cfg->st.nlisteners;

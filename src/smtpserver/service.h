@@ -10,12 +10,14 @@
 #include <stdbool.h>
 
 struct config;
+struct dns_resolver;
 struct error;
 struct smtp_services;
 
 struct smtp_services_opts {
 	bool localserve;     /* deliver everything to the one account (backend.h) */
 	bool pedantic;       /* strict syntax */
+	struct dns_resolver *resolver;  /* for email authentication; NULL: none is done */
 };
 
 /* Binds the sockets of every enabled service of cfg's listeners and loads
