@@ -12,8 +12,10 @@ packages=(
 	libevent-dev nettle-dev libgmp-dev
 	# run: the DNSSEC root trust anchor used when none is configured
 	dns-root-data
+	# run: the Public Suffix List (DMARC organizational domains)
+	publicsuffix
 	# tests: Python clients and fixtures, the DNS servers and zone signing
-	python3 python3-pytest python3-dnslib nsd ldnsutils openssl
+	python3 python3-pytest python3-dnslib python3-yaml nsd ldnsutils openssl
 	# tests: network namespaces for servers on the standard ports
 	iproute2
 	# tests: real SMTP peers (a private Postfix relay instance, swaks; swaks

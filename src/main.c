@@ -22,6 +22,8 @@ const struct cmd *const cmd_table[] = {
 	&cmd_config_describe_dynamic,
 	&cmd_config_reload,
 	&cmd_dns_lookup,
+	&cmd_dmarc_lookup,
+	&cmd_spf_check,
 	&cmd_account_add,
 	&cmd_account_rm,
 	&cmd_account_list,

@@ -93,6 +93,8 @@ extern const struct cmd cmd_config_describe_static;
 extern const struct cmd cmd_config_describe_dynamic;
 extern const struct cmd cmd_config_reload;
 extern const struct cmd cmd_dns_lookup;
+extern const struct cmd cmd_dmarc_lookup;
+extern const struct cmd cmd_spf_check;
 extern const struct cmd cmd_serve;
 extern const struct cmd cmd_stop;
 extern const struct cmd cmd_localserve;

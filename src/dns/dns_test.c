@@ -646,8 +646,10 @@ static void test_name_normalize(void **state)
 	assert_int_equal(dns_name_normalize("", out, &why), -1);
 	assert_int_equal(dns_name_normalize("a..b", out, &why), -1);
 	assert_int_equal(dns_name_normalize(".a", out, &why), -1);
-	assert_int_equal(dns_name_normalize("a b.test", out, &why), -1);
-	assert_int_equal(dns_name_normalize("a\\.b", out, &why), -1);
+	assert_int_equal(dns_name_normalize("a b.test", out, &why), 0);
+	assert_string_equal(out, "a\\032b.test.");
+	assert_int_equal(dns_name_normalize("a\\.b", out, &why), 0);
+	assert_string_equal(out, "a\\092.b.");
 	memset(big, 'a', 64);
 	big[64] = '\0';
 	assert_int_equal(dns_name_normalize(big, out, &why), -1);

@@ -93,9 +93,12 @@ void dns_result_set_text(struct dns_result *r, const char **field, const char *t
 /* Where r's memory comes from. */
 struct arena *dns_result_arena(struct dns_result *r);
 
-/* Normalises a name given by a caller: adds the final ".", checks labels
- * (1..63 octets, no "\" escapes) and the length (255 octets in wire form).
- * Writes into out[DNS_NAME_TEXT_MAX]. Returns 0, or -1 with *error_r. */
+/* Normalises a name given by a caller (raw octets, labels split at "."):
+ * adds the final ".", checks labels (1..63 octets) and the length (255
+ * octets in wire form), and writes octets outside printable ASCII or with a
+ * meaning in presentation form as \DDD (RFC 1035 §5.1; RFC 2181 §11 allows
+ * any octet in a label). Writes into out[DNS_NAME_TEXT_MAX]. Returns 0, or
+ * -1 with *error_r. */
 int dns_name_normalize(const char *name, char *out, const char **error_r);
 
 /* ---- cache.c ---- */

@@ -219,9 +219,16 @@ fail:
 }
 
 /* RFC 1035 §2.3.4: labels 1..63 octets, names 255 octets in wire form. */
+/* Octets written as \DDD in presentation form (RFC 1035 §5.1): those that
+ * are not printable ASCII, and those with a meaning in zone files. */
+static bool needs_escape(unsigned char c)
+{
+	return c < 0x21 || c >= 0x7f || strchr("\\\"();$@", c) != NULL;
+}
+
 int dns_name_normalize(const char *name, char *out, const char **error_r)
 {
-	size_t n = strlen(name), label = 0, wire = 1;
+	size_t n = strlen(name), label = 0, wire = 1, o = 0;
 
 	if (strcmp(name, ".") == 0) {
 		strcpy(out, ".");
@@ -231,23 +238,25 @@ int dns_name_normalize(const char *name, char *out, const char **error_r)
 		*error_r = n == 0 ? "empty name" : "name longer than 255 octets";
 		return -1;
 	}
+	/* RFC 2181 §11: a label may hold any octet; they are escaped for unbound */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
-		if (c < 0x21 || c == 0x7f || c == '\\') {
-			*error_r = "name has a space, control character or backslash";
-			return -1;
-		}
 		if (c != '.') {
 			if (++label > 63) {
 				*error_r = "label longer than 63 octets";
 				return -1;
 			}
+			if (needs_escape(c))
+				o += (size_t)snprintf(out + o, 5, "\\%03u", c);
+			else
+				out[o++] = (char)c;
 			continue;
 		}
 		if (label == 0) {
 			*error_r = "empty label in name";
 			return -1;
 		}
+		out[o++] = '.';
 		wire += 1 + label;
 		label = 0;
 	}
@@ -257,10 +266,9 @@ int dns_name_normalize(const char *name, char *out, const char **error_r)
 		*error_r = "name longer than 255 octets";
 		return -1;
 	}
-	memcpy(out, name, n);
 	if (name[n - 1] != '.')
-		out[n++] = '.';
-	out[n] = '\0';
+		out[o++] = '.';
+	out[o] = '\0';
 	return 0;
 }
 

@@ -394,7 +394,8 @@ static int deliver_one(struct delivery_job *j, const struct config_account *acc,
 	if (r != 0 && e->kind == ERR_NOTFOUND && strcmp(mailbox, "Inbox") != 0) {
 		/* a ruleset names a mailbox that does not exist: create it */
 		struct error e2;
-		if (store_mailbox_create(st, mailbox, 0, &e2) == 0)
+		unsigned special = strcmp(mailbox, "Junk") == 0 ? STORE_SPECIAL_JUNK : 0;  /* RFC 6154 */
+		if (store_mailbox_create(st, mailbox, special, &e2) == 0)
 			r = deliver_one(j, acc, mailbox, rcpt_to, e);
 	}
 	store_close(&st);
