@@ -41,12 +41,13 @@ _dns = None
 
 
 def shared_dns():
-    """The DNS server every SmtpServer's resolver asks (one per test process,
-    no zones at first); tests add zones for their own cases with
+    """The DNS server every SmtpServer's resolver asks (one per test process).
+    It is authoritative for the root, so names nobody added do not exist
+    (NXDOMAIN: SPF "none"); tests add zones for their own cases with
     shared_dns().add_zone(...)."""
     global _dns
     if _dns is None:
-        _dns = DNSServer({"client.test.": {"mx": ["A 127.0.0.1"]}})
+        _dns = DNSServer({".": {"@": ["SOA ns.invalid. hostmaster.invalid. 1 3600 600 86400 60"]}})
     return _dns
 
 

@@ -629,9 +629,12 @@ def test_received_and_authentication_results(srv):
                         r"for <alice@example\.test>; "
                         r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} [A-Z][a-z]{2} \d{4} "
                         r"\d\d:\d\d:\d\d [+-]\d{4}", received), received
-    # iprev (RFC 8601 §3): 127.0.0.1 is localhost and back for tern's resolver
+    # iprev (RFC 8601 §3): 127.0.0.1 is localhost and back for tern's resolver;
+    # example.org publishes no SPF record in the test DNS
     assert ("\nAuthentication-Results: mail.example.test; iprev=pass (localhost)\n"
-            "\tpolicy.iprev=127.0.0.1\n") in "\n" + h + "\n", h
+            "\tpolicy.iprev=127.0.0.1; spf=none smtp.mailfrom=sender@example.org\n"
+            ) in "\n" + h + "\n", h
+    assert "\nReceived-SPF: none (mail.example.test: " in "\n" + h, h
     # the trace headers come first, the message's own after them
     assert h.index("Authentication-Results:") < h.index("From:")
 
@@ -646,7 +649,7 @@ def test_iprev_fail(srv):
     [(box, m)] = with_token(srv, "alice", tok)
     h = mbox_headers(m)
     assert ("Authentication-Results: mail.example.test; iprev=fail reason=\"no PTR record\"\n"
-            "\tpolicy.iprev=127.0.0.2\n") in h, h
+            "\tpolicy.iprev=127.0.0.2; spf=none") in h, h
 
 
 @pytest.mark.parametrize("size", [2000, 1_500_000], ids=["in-memory", "spooled"])

@@ -7,6 +7,7 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "spf/spf.h"
 
 #include <string.h>
 
@@ -40,6 +41,38 @@ static void check_iprev(struct dns_resolver *res, const struct smtpserver_txn *t
 		m->reason = io.reason;
 }
 
+/* RFC 7208: SPF of the MAIL FROM identity, or of the HELO name for the
+ * null path (§2.4), with its Received-SPF field (§9.1). */
+static void check_spf(struct dns_resolver *res, const struct smtpserver_txn *t, struct arena *a,
+                      struct authcheck *out)
+{
+	const struct smtp_address *f = &t->mail_from.addr;
+	struct spf_request rq = {
+		.ip = t->remote_ip,
+		.helo = t->ehlo,
+		.mail_from = t->mail_from.null ? NULL : arena_printf(a, "%s@%s", f->local, f->domain),
+		.receiver = t->hostname,
+	};
+	struct spf_outcome o;
+	spf_verify(res, &rq, a, &o, NULL);
+	out->spf = spf_result_name(o.result);
+	struct authres_method *m = add_method(out, "spf", out->spf);
+	if (m == NULL)
+		return;
+	const char **props = arena_alloc(a, sizeof(char *));
+	props[0] = rq.mail_from != NULL ? arena_printf(a, "smtp.mailfrom=%s", rq.mail_from)
+	                                : arena_printf(a, "smtp.helo=%s", t->ehlo != NULL ? t->ehlo : "");
+	m->props = props;
+	m->nprops = 1;
+	if (o.result == SPF_TEMPERROR || o.result == SPF_PERMERROR)
+		m->reason = o.problem;
+	struct buf h;
+	buf_init(&h, 4096);
+	if (spf_received_header(&h, &rq, &o, SPF_ID_MAILFROM) == 0)
+		out->received_spf = arena_strdup(a, h.data);
+	buf_free(&h);
+}
+
 void authcheck_run(struct dns_resolver *res, const struct smtpserver_txn *t,
                    const struct message *m, struct smtpserver_spool *msg, struct arena *a,
                    struct authcheck *out)
@@ -49,9 +82,12 @@ void authcheck_run(struct dns_resolver *res, const struct smtpserver_txn *t,
 	if (res == NULL)
 		return;
 	check_iprev(res, t, a, out);
+	check_spf(res, t, a, out);
 }
 
 int authcheck_header(struct buf *added, const char *authserv_id, const struct authcheck *out)
 {
+	if (out->received_spf != NULL)
+		buf_append_str(added, out->received_spf);
 	return authres_format(added, authserv_id, out->methods, out->n);
 }

@@ -31,6 +31,7 @@ struct authcheck {
 	struct smtpserver_reply reply;  /* AUTHCHECK_REJECT */
 	/* for the store's delivery record: "pass", "fail", ... or NULL */
 	const char *spf, *dkim, *dmarc;
+	const char *received_spf;       /* the Received-SPF field (RFC 7208 §9.1), or NULL */
 };
 
 /* Checks the message m (parsed from msg's head) received in t. Strings live
@@ -39,8 +40,8 @@ void authcheck_run(struct dns_resolver *res, const struct smtpserver_txn *t,
                    const struct message *m, struct smtpserver_spool *msg, struct arena *a,
                    struct authcheck *out);
 
-/* Appends the Authentication-Results field of out (RFC 8601 §2.2: "none"
- * when no method ran). */
+/* Appends the Received-SPF field and the Authentication-Results field of
+ * out (RFC 8601 §2.2: "none" when no method ran). */
 int authcheck_header(struct buf *added, const char *authserv_id, const struct authcheck *out);
 
 #endif
