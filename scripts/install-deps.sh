@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	# build
 	meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev
-	libssl-dev libunbound-dev libyaml-dev libcmocka-dev libsqlite3-dev libsodium-dev libidn2-dev libjansson-dev libarchive-dev
+	libssl-dev libunbound-dev libyaml-dev libcmocka-dev libsqlite3-dev libsodium-dev libidn2-dev libjansson-dev libarchive-dev libxml2-dev
 	# libunbound's pkg-config file names these, so they must be present
 	libevent-dev nettle-dev libgmp-dev
 	# run: the DNSSEC root trust anchor used when none is configured

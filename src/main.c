@@ -23,6 +23,8 @@ const struct cmd *const cmd_table[] = {
 	&cmd_config_reload,
 	&cmd_dns_lookup,
 	&cmd_dmarc_lookup,
+	&cmd_dmarc_parsereportmsg,
+	&cmd_tlsrpt_parsereportmsg,
 	&cmd_spf_check,
 	&cmd_account_add,
 	&cmd_account_rm,

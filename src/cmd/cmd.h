@@ -107,5 +107,7 @@ extern const struct cmd cmd_import;
 extern const struct cmd cmd_export;
 extern const struct cmd cmd_setaccountpassword;
 extern const struct cmd cmd_account_checkpassword;
+extern const struct cmd cmd_dmarc_parsereportmsg;
+extern const struct cmd cmd_tlsrpt_parsereportmsg;
 
 #endif

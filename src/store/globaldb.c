@@ -1,0 +1,910 @@
+/*
+ * globaldb.c: DATA/tern.db, see globaldb.h. SQL with bound parameters only;
+ * statements are prepared per call (report adds and lists are rare next to
+ * deliveries, and a per-call statement keeps this file simple).
+ *
+ * Tables (version 1):
+ *  dmarc_report   one row per DMARC aggregate report: report_metadata,
+ *                 policy_published, where it arrived, the attachment as sent
+ *  dmarc_error    report_metadata/error texts
+ *  dmarc_record   one row per record: row, policy_evaluated, identifiers
+ *  dmarc_reason   policy_evaluated/reason of a record
+ *  dmarc_auth     auth_results of a record (method 'dkim' or 'spf')
+ *  tlsrpt_report  one row per TLS report
+ *  tlsrpt_policy  one row per policies[] entry with its summary counts
+ *  tlsrpt_policy_item  policy-string and mx-host entries of a policy
+ *  tlsrpt_failure failure-details of a policy
+ * Child rows go with their report (ON DELETE CASCADE), for a later
+ * retention job.
+ */
+#include "store/globaldb.h"
+
+#include "store/internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct globaldb {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+};
+
+static int gfail(struct globaldb *g, struct error *err, const char *what)
+{
+	int code = sqlite3_errcode(g->db);
+	return error_set(err, code == SQLITE_BUSY || code == SQLITE_LOCKED ? ERR_TEMP : ERR_IO,
+	                 "tern.db: %s: %s", what, sqlite3_errmsg(g->db));
+}
+
+static int gexec(struct globaldb *g, const char *sql, struct error *err)
+{
+	if (sqlite3_exec(g->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return gfail(g, err, "database");
+	return 0;
+}
+
+static int gprep(struct globaldb *g, const char *sql, sqlite3_stmt **st, struct error *err)
+{
+	if (sqlite3_prepare_v2(g->db, sql, -1, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return gfail(g, err, "preparing statement");
+	}
+	return 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Steps a statement that returns no rows (or ignores them) and finalizes it. */
+static int grun(struct globaldb *g, sqlite3_stmt *st, struct error *err)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	int r = rc == SQLITE_DONE ? 0 : gfail(g, err, "database step");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static void grollback(struct globaldb *g)
+{
+	if (!sqlite3_get_autocommit(g->db))
+		sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- schema ---- */
+
+static const char schema_v1[] =
+	"CREATE TABLE dmarc_report ("
+	" id INTEGER PRIMARY KEY,"
+	" org_name TEXT NOT NULL, report_id TEXT NOT NULL,"
+	" email TEXT, extra_contact_info TEXT, version TEXT,"
+	" period_begin INTEGER NOT NULL, period_end INTEGER NOT NULL,"
+	" domain TEXT NOT NULL COLLATE NOCASE,"
+	" adkim TEXT, aspf TEXT, p TEXT, sp TEXT, np TEXT, fo TEXT, pct INTEGER,"
+	" received INTEGER NOT NULL, account TEXT, mailbox TEXT,"
+	" filename TEXT, packing INTEGER NOT NULL, raw BLOB NOT NULL,"
+	" UNIQUE (org_name, report_id));"
+	"CREATE INDEX dmarc_report_domain ON dmarc_report(domain, period_begin);"
+	"CREATE INDEX dmarc_report_begin ON dmarc_report(period_begin);"
+	"CREATE TABLE dmarc_error ("
+	" report INTEGER NOT NULL REFERENCES dmarc_report(id) ON DELETE CASCADE,"
+	" text TEXT NOT NULL);"
+	"CREATE INDEX dmarc_error_report ON dmarc_error(report);"
+	"CREATE TABLE dmarc_record ("
+	" id INTEGER PRIMARY KEY,"
+	" report INTEGER NOT NULL REFERENCES dmarc_report(id) ON DELETE CASCADE,"
+	" source_ip TEXT NOT NULL, count INTEGER NOT NULL,"
+	" disposition TEXT, dkim TEXT, spf TEXT,"
+	" header_from TEXT, envelope_from TEXT, envelope_to TEXT);"
+	"CREATE INDEX dmarc_record_report ON dmarc_record(report);"
+	"CREATE TABLE dmarc_reason ("
+	" record INTEGER NOT NULL REFERENCES dmarc_record(id) ON DELETE CASCADE,"
+	" type TEXT, comment TEXT);"
+	"CREATE INDEX dmarc_reason_record ON dmarc_reason(record);"
+	"CREATE TABLE dmarc_auth ("
+	" record INTEGER NOT NULL REFERENCES dmarc_record(id) ON DELETE CASCADE,"
+	" method TEXT NOT NULL CHECK (method IN ('dkim', 'spf')),"
+	" domain TEXT, selector TEXT, scope TEXT, result TEXT, human_result TEXT);"
+	"CREATE INDEX dmarc_auth_record ON dmarc_auth(record);"
+	"CREATE TABLE tlsrpt_report ("
+	" id INTEGER PRIMARY KEY,"
+	" org_name TEXT NOT NULL, report_id TEXT NOT NULL,"
+	" contact_info TEXT, start_datetime TEXT, end_datetime TEXT,"
+	" period_begin INTEGER NOT NULL, period_end INTEGER NOT NULL,"
+	" received INTEGER NOT NULL, account TEXT, mailbox TEXT,"
+	" filename TEXT, packing INTEGER NOT NULL, raw BLOB NOT NULL,"
+	" UNIQUE (org_name, report_id));"
+	"CREATE INDEX tlsrpt_report_begin ON tlsrpt_report(period_begin);"
+	"CREATE TABLE tlsrpt_policy ("
+	" id INTEGER PRIMARY KEY,"
+	" report INTEGER NOT NULL REFERENCES tlsrpt_report(id) ON DELETE CASCADE,"
+	" policy_type TEXT, policy_domain TEXT COLLATE NOCASE,"
+	" successful INTEGER NOT NULL, failed INTEGER NOT NULL);"
+	"CREATE INDEX tlsrpt_policy_report ON tlsrpt_policy(report);"
+	"CREATE INDEX tlsrpt_policy_domain ON tlsrpt_policy(policy_domain);"
+	"CREATE TABLE tlsrpt_policy_item ("
+	" policy INTEGER NOT NULL REFERENCES tlsrpt_policy(id) ON DELETE CASCADE,"
+	" what TEXT NOT NULL CHECK (what IN ('policy-string', 'mx-host')),"
+	" value TEXT NOT NULL);"
+	"CREATE INDEX tlsrpt_policy_item_policy ON tlsrpt_policy_item(policy);"
+	"CREATE TABLE tlsrpt_failure ("
+	" policy INTEGER NOT NULL REFERENCES tlsrpt_policy(id) ON DELETE CASCADE,"
+	" result_type TEXT NOT NULL, sending_mta_ip TEXT, receiving_mx_hostname TEXT,"
+	" receiving_mx_helo TEXT, receiving_ip TEXT, failed_session_count INTEGER NOT NULL,"
+	" additional_information TEXT, failure_reason_code TEXT);"
+	"CREATE INDEX tlsrpt_failure_policy ON tlsrpt_failure(policy);";
+
+static int init_v1(struct globaldb *g, struct error *err)
+{
+	return gexec(g, schema_v1, err);
+}
+
+typedef int migration_fn(struct globaldb *g, struct error *err);
+
+/* Append only: never edit a migration that has shipped. */
+static migration_fn *const migrations[] = {
+	init_v1,   /* 0 -> 1: reports */
+};
+#define GLOBALDB_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* One step in its own transaction: 1 when current, 0 after a step, -1. */
+static int upgrade_step(struct globaldb *g, struct error *err)
+{
+	if (gexec(g, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+	          err) != 0)
+		return -1;
+	sqlite3_stmt *st;
+	if (gprep(g, "SELECT version FROM schema_version", &st, err) != 0)
+		return -1;
+	int64_t v = 0;
+	int rc = sqlite3_step(st);
+	bool have = rc == SQLITE_ROW;
+	if (have)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return gfail(g, err, "reading schema version");
+	if (!have && gexec(g, "INSERT INTO schema_version (version) VALUES (0)", err) != 0)
+		return -1;
+	if (v > GLOBALDB_VERSION)
+		return error_set(err, ERR_INVALID, "tern.db: schema version %lld is newer than this "
+		                 "tern (%lld)", (long long)v, (long long)GLOBALDB_VERSION);
+	if (v == GLOBALDB_VERSION)
+		return 1;
+	if (migrations[v](g, err) != 0) {
+		error_prefix(err, "upgrading tern.db to version %lld", (long long)v + 1);
+		return -1;
+	}
+	if (gprep(g, "UPDATE schema_version SET version = ?", &st, err) != 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, v + 1);
+	return grun(g, st, err);
+}
+
+static int upgrade(struct globaldb *g, struct error *err)
+{
+	for (;;) {
+		if (gexec(g, "BEGIN IMMEDIATE", err) != 0)
+			return -1;
+		int r = upgrade_step(g, err);
+		if (r < 0) {
+			grollback(g);
+			return -1;
+		}
+		if (gexec(g, "COMMIT", err) != 0) {
+			grollback(g);
+			return -1;
+		}
+		if (r == 1)
+			return 0;
+	}
+}
+
+int globaldb_open(const char *data_dir, struct globaldb **db_r, struct error *err)
+{
+	*db_r = NULL;
+	if (mkdir(data_dir, 0750) != 0 && errno != EEXIST)
+		return error_errno(err, errno, "creating %s", data_dir);
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof(path), "%s/tern.db", data_dir) >= sizeof(path))
+		return error_set(err, ERR_INVALID, "data directory path too long");
+	struct globaldb *g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		abort();
+	pthread_mutex_init(&g->lock, NULL);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &g->db, flags, NULL) != SQLITE_OK) {
+		error_set(err, ERR_IO, "%s: %s", path, g->db != NULL ? sqlite3_errmsg(g->db) :
+		          "out of memory");
+		globaldb_close(&g);
+		return -1;
+	}
+	sqlite3_busy_timeout(g->db, STORE_BUSY_TIMEOUT_MS);
+	if (gexec(g, "PRAGMA journal_mode = WAL", err) != 0 ||
+	    gexec(g, store_durable() ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
+	          err) != 0 ||
+	    gexec(g, "PRAGMA foreign_keys = ON", err) != 0 || upgrade(g, err) != 0) {
+		globaldb_close(&g);
+		return -1;
+	}
+	*db_r = g;
+	return 0;
+}
+
+void globaldb_close(struct globaldb **db)
+{
+	struct globaldb *g = *db;
+	if (g == NULL)
+		return;
+	if (g->db != NULL)
+		sqlite3_close_v2(g->db);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+	*db = NULL;
+}
+
+/* ---- adding ---- */
+
+/* Inserts with the statement's last bound values; *id_r = the new rowid. */
+static int insert(struct globaldb *g, sqlite3_stmt *st, int64_t *id_r, struct error *err)
+{
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_DONE ? 0 : gfail(g, err, "inserting");
+	sqlite3_finalize(st);
+	if (r == 0 && id_r != NULL)
+		*id_r = sqlite3_last_insert_rowid(g->db);
+	return r;
+}
+
+/* Looks up (org, report_id) in table; 1 found (*id_r), 0 not, -1. */
+static int find_report(struct globaldb *g, bool dmarc, const char *org, const char *rid,
+                       int64_t *id_r, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, dmarc ? "SELECT id FROM dmarc_report WHERE org_name = ? AND report_id = ?"
+	                   : "SELECT id FROM tlsrpt_report WHERE org_name = ? AND report_id = ?",
+	          &st, err) != 0)
+		return -1;
+	bind_text(st, 1, org);
+	bind_text(st, 2, rid);
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : gfail(g, err, "looking up");
+	if (r == 1)
+		*id_r = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return r;
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	sqlite3_bind_blob64(st, i, n > 0 ? p : "", n, SQLITE_STATIC);
+}
+
+static int add_dmarc(struct globaldb *g, const struct report *rep, int64_t received,
+                     const struct globaldb_report_source *src, int64_t *id_r, struct error *err)
+{
+	const struct dmarc_report *d = &rep->dmarc;
+	sqlite3_stmt *st;
+	if (gprep(g, "INSERT INTO dmarc_report (org_name, report_id, email, extra_contact_info,"
+	          " version, period_begin, period_end, domain, adkim, aspf, p, sp, np, fo, pct,"
+	          " received, account, mailbox, filename, packing, raw)"
+	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	          &st, err) != 0)
+		return -1;
+	bind_text(st, 1, d->org_name);
+	bind_text(st, 2, d->report_id);
+	bind_text(st, 3, d->email);
+	bind_text(st, 4, d->extra_contact_info);
+	bind_text(st, 5, d->version);
+	sqlite3_bind_int64(st, 6, d->begin);
+	sqlite3_bind_int64(st, 7, d->end);
+	bind_text(st, 8, d->domain);
+	bind_text(st, 9, d->adkim);
+	bind_text(st, 10, d->aspf);
+	bind_text(st, 11, d->p);
+	bind_text(st, 12, d->sp);
+	bind_text(st, 13, d->np);
+	bind_text(st, 14, d->fo);
+	if (d->pct >= 0)
+		sqlite3_bind_int(st, 15, d->pct);
+	sqlite3_bind_int64(st, 16, received);
+	bind_text(st, 17, src != NULL ? src->account : NULL);
+	bind_text(st, 18, src != NULL ? src->mailbox : NULL);
+	bind_text(st, 19, rep->filename);
+	sqlite3_bind_int(st, 20, (int)rep->packing);
+	bind_blob(st, 21, rep->raw, rep->raw_len);
+	int64_t rid;
+	if (insert(g, st, &rid, err) != 0)
+		return -1;
+	for (size_t i = 0; i < d->n_errors; i++) {
+		if (gprep(g, "INSERT INTO dmarc_error (report, text) VALUES (?, ?)", &st, err) != 0)
+			return -1;
+		sqlite3_bind_int64(st, 1, rid);
+		bind_text(st, 2, d->errors[i]);
+		if (insert(g, st, NULL, err) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < d->n_records; i++) {
+		const struct dmarc_record *x = &d->records[i];
+		if (gprep(g, "INSERT INTO dmarc_record (report, source_ip, count, disposition, dkim,"
+		          " spf, header_from, envelope_from, envelope_to)"
+		          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err) != 0)
+			return -1;
+		sqlite3_bind_int64(st, 1, rid);
+		bind_text(st, 2, x->source_ip);
+		sqlite3_bind_int64(st, 3, x->count);
+		bind_text(st, 4, x->disposition);
+		bind_text(st, 5, x->dkim);
+		bind_text(st, 6, x->spf);
+		bind_text(st, 7, x->header_from);
+		bind_text(st, 8, x->envelope_from);
+		bind_text(st, 9, x->envelope_to);
+		int64_t rec;
+		if (insert(g, st, &rec, err) != 0)
+			return -1;
+		for (size_t k = 0; k < x->n_reasons; k++) {
+			if (gprep(g, "INSERT INTO dmarc_reason (record, type, comment) VALUES (?, ?, ?)",
+			          &st, err) != 0)
+				return -1;
+			sqlite3_bind_int64(st, 1, rec);
+			bind_text(st, 2, x->reasons[k].type);
+			bind_text(st, 3, x->reasons[k].comment);
+			if (insert(g, st, NULL, err) != 0)
+				return -1;
+		}
+		for (size_t k = 0; k < x->n_dkim + x->n_spf; k++) {
+			if (gprep(g, "INSERT INTO dmarc_auth (record, method, domain, selector, scope,"
+			          " result, human_result) VALUES (?, ?, ?, ?, ?, ?, ?)", &st, err) != 0)
+				return -1;
+			sqlite3_bind_int64(st, 1, rec);
+			if (k < x->n_dkim) {
+				const struct dmarc_dkim_result *a = &x->dkim_results[k];
+				bind_text(st, 2, "dkim");
+				bind_text(st, 3, a->domain);
+				bind_text(st, 4, a->selector);
+				bind_text(st, 6, a->result);
+				bind_text(st, 7, a->human_result);
+			} else {
+				const struct dmarc_spf_result *a = &x->spf_results[k - x->n_dkim];
+				bind_text(st, 2, "spf");
+				bind_text(st, 3, a->domain);
+				bind_text(st, 5, a->scope);
+				bind_text(st, 6, a->result);
+			}
+			if (insert(g, st, NULL, err) != 0)
+				return -1;
+		}
+	}
+	*id_r = rid;
+	return 0;
+}
+
+static int add_tlsrpt(struct globaldb *g, const struct report *rep, int64_t received,
+                      const struct globaldb_report_source *src, int64_t *id_r,
+                      struct error *err)
+{
+	const struct tlsrpt_report *t = &rep->tlsrpt;
+	sqlite3_stmt *st;
+	if (gprep(g, "INSERT INTO tlsrpt_report (org_name, report_id, contact_info,"
+	          " start_datetime, end_datetime, period_begin, period_end, received, account,"
+	          " mailbox, filename, packing, raw)"
+	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err) != 0)
+		return -1;
+	bind_text(st, 1, t->organization_name);
+	bind_text(st, 2, t->report_id);
+	bind_text(st, 3, t->contact_info);
+	bind_text(st, 4, t->start_datetime);
+	bind_text(st, 5, t->end_datetime);
+	sqlite3_bind_int64(st, 6, t->begin);
+	sqlite3_bind_int64(st, 7, t->end);
+	sqlite3_bind_int64(st, 8, received);
+	bind_text(st, 9, src != NULL ? src->account : NULL);
+	bind_text(st, 10, src != NULL ? src->mailbox : NULL);
+	bind_text(st, 11, rep->filename);
+	sqlite3_bind_int(st, 12, (int)rep->packing);
+	bind_blob(st, 13, rep->raw, rep->raw_len);
+	int64_t rid;
+	if (insert(g, st, &rid, err) != 0)
+		return -1;
+	for (size_t i = 0; i < t->n_policies; i++) {
+		const struct tlsrpt_policy *p = &t->policies[i];
+		if (gprep(g, "INSERT INTO tlsrpt_policy (report, policy_type, policy_domain,"
+		          " successful, failed) VALUES (?, ?, ?, ?, ?)", &st, err) != 0)
+			return -1;
+		sqlite3_bind_int64(st, 1, rid);
+		bind_text(st, 2, p->policy_type);
+		bind_text(st, 3, p->policy_domain);
+		sqlite3_bind_int64(st, 4, p->successful);
+		sqlite3_bind_int64(st, 5, p->failed);
+		int64_t pid;
+		if (insert(g, st, &pid, err) != 0)
+			return -1;
+		for (size_t k = 0; k < p->n_policy_strings + p->n_mx_hosts; k++) {
+			if (gprep(g, "INSERT INTO tlsrpt_policy_item (policy, what, value)"
+			          " VALUES (?, ?, ?)", &st, err) != 0)
+				return -1;
+			sqlite3_bind_int64(st, 1, pid);
+			bool ps = k < p->n_policy_strings;
+			bind_text(st, 2, ps ? "policy-string" : "mx-host");
+			bind_text(st, 3, ps ? p->policy_strings[k] : p->mx_hosts[k - p->n_policy_strings]);
+			if (insert(g, st, NULL, err) != 0)
+				return -1;
+		}
+		for (size_t k = 0; k < p->n_failures; k++) {
+			const struct tlsrpt_failure *f = &p->failures[k];
+			if (gprep(g, "INSERT INTO tlsrpt_failure (policy, result_type, sending_mta_ip,"
+			          " receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
+			          " failed_session_count, additional_information, failure_reason_code)"
+			          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err) != 0)
+				return -1;
+			sqlite3_bind_int64(st, 1, pid);
+			bind_text(st, 2, f->result_type);
+			bind_text(st, 3, f->sending_mta_ip);
+			bind_text(st, 4, f->receiving_mx_hostname);
+			bind_text(st, 5, f->receiving_mx_helo);
+			bind_text(st, 6, f->receiving_ip);
+			sqlite3_bind_int64(st, 7, f->failed_session_count);
+			bind_text(st, 8, f->additional_information);
+			bind_text(st, 9, f->failure_reason_code);
+			if (insert(g, st, NULL, err) != 0)
+				return -1;
+		}
+	}
+	*id_r = rid;
+	return 0;
+}
+
+int globaldb_report_add(struct globaldb *g, const struct report *r,
+                        const struct globaldb_report_source *src, int64_t *id_r,
+                        struct error *err)
+{
+	bool dmarc = r->kind == REPORT_DMARC;
+	if (!dmarc && r->kind != REPORT_TLSRPT)
+		return error_set(err, ERR_INVALID, "not a parsed report");
+	const char *org = dmarc ? r->dmarc.org_name : r->tlsrpt.organization_name;
+	const char *rid = dmarc ? r->dmarc.report_id : r->tlsrpt.report_id;
+	if (org == NULL || rid == NULL)
+		return error_set(err, ERR_INVALID, "report without organization or report id");
+	int64_t received = src != NULL && src->received > 0 ? src->received : (int64_t)time(NULL);
+	int64_t id = 0;
+	pthread_mutex_lock(&g->lock);
+	int ret = -1;
+	if (gexec(g, "BEGIN IMMEDIATE", err) != 0)
+		goto out;
+	int found = find_report(g, dmarc, org, rid, &id, err);
+	if (found < 0) {
+		grollback(g);
+		goto out;
+	}
+	if (found == 1) {
+		grollback(g);
+		ret = 0;
+		goto out;
+	}
+	if ((dmarc ? add_dmarc(g, r, received, src, &id, err)
+	           : add_tlsrpt(g, r, received, src, &id, err)) != 0 ||
+	    gexec(g, "COMMIT", err) != 0) {
+		grollback(g);
+		goto out;
+	}
+	ret = 1;
+out:
+	pthread_mutex_unlock(&g->lock);
+	if (ret >= 0 && id_r != NULL)
+		*id_r = id;
+	return ret;
+}
+
+/* ---- listing ---- */
+
+static const char *col_text(sqlite3_stmt *st, int i, struct arena *a)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	if (t == NULL)
+		return NULL;
+	return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* Steps st; 1 row, 0 done, -1 error (st finalized by the caller). */
+static int step(struct globaldb *g, sqlite3_stmt *st, struct error *err)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return gfail(g, err, "reading");
+}
+
+static int load_dmarc_records(struct globaldb *g, int64_t id, struct arena *a,
+                              struct dmarc_report *d, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, "SELECT text FROM dmarc_error WHERE report = ? ORDER BY rowid", &st, err))
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	size_t cap = 0;
+	int r;
+	while ((r = step(g, st, err)) == 1) {
+		const char **e = NULL;
+		if (d->n_errors >= cap) {
+			cap = cap ? cap * 2 : 4;
+			const char **nv = arena_alloc(a, cap * sizeof(*nv));
+			if (d->n_errors)
+				memcpy(nv, d->errors, d->n_errors * sizeof(*nv));
+			d->errors = nv;
+		}
+		e = &d->errors[d->n_errors++];
+		*e = col_text(st, 0, a);
+	}
+	sqlite3_finalize(st);
+	if (r < 0)
+		return -1;
+	int64_t n = 0;
+	if (gprep(g, "SELECT count(*) FROM dmarc_record WHERE report = ?", &st, err))
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (step(g, st, err) == 1)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	d->records = arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof(*d->records));
+	if (gprep(g, "SELECT id, source_ip, count, disposition, dkim, spf, header_from,"
+	          " envelope_from, envelope_to FROM dmarc_record WHERE report = ? ORDER BY id",
+	          &st, err))
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	int64_t *ids = arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof(*ids));
+	while (d->n_records < (size_t)n && (r = step(g, st, err)) == 1) {
+		struct dmarc_record *x = &d->records[d->n_records];
+		ids[d->n_records++] = sqlite3_column_int64(st, 0);
+		x->source_ip = col_text(st, 1, a);
+		x->count = sqlite3_column_int64(st, 2);
+		x->disposition = col_text(st, 3, a);
+		x->dkim = col_text(st, 4, a);
+		x->spf = col_text(st, 5, a);
+		x->header_from = col_text(st, 6, a);
+		x->envelope_from = col_text(st, 7, a);
+		x->envelope_to = col_text(st, 8, a);
+	}
+	sqlite3_finalize(st);
+	if (r < 0)
+		return -1;
+	for (size_t i = 0; i < d->n_records; i++) {
+		struct dmarc_record *x = &d->records[i];
+		size_t cr = 0, cd = 0, cs = 0;
+		if (gprep(g, "SELECT type, comment FROM dmarc_reason WHERE record = ? ORDER BY rowid",
+		          &st, err))
+			return -1;
+		sqlite3_bind_int64(st, 1, ids[i]);
+		while ((r = step(g, st, err)) == 1) {
+			if (x->n_reasons >= cr) {
+				cr = cr ? cr * 2 : 2;
+				struct dmarc_reason *nv = arena_alloc(a, cr * sizeof(*nv));
+				if (x->n_reasons)
+					memcpy(nv, x->reasons, x->n_reasons * sizeof(*nv));
+				x->reasons = nv;
+			}
+			x->reasons[x->n_reasons].type = col_text(st, 0, a);
+			x->reasons[x->n_reasons++].comment = col_text(st, 1, a);
+		}
+		sqlite3_finalize(st);
+		if (r < 0)
+			return -1;
+		if (gprep(g, "SELECT method, domain, selector, scope, result, human_result"
+		          " FROM dmarc_auth WHERE record = ? ORDER BY rowid", &st, err))
+			return -1;
+		sqlite3_bind_int64(st, 1, ids[i]);
+		while ((r = step(g, st, err)) == 1) {
+			const char *m = (const char *)sqlite3_column_text(st, 0);
+			if (m != NULL && strcmp(m, "dkim") == 0) {
+				if (x->n_dkim >= cd) {
+					cd = cd ? cd * 2 : 2;
+					struct dmarc_dkim_result *nv = arena_alloc(a, cd * sizeof(*nv));
+					if (x->n_dkim)
+						memcpy(nv, x->dkim_results, x->n_dkim * sizeof(*nv));
+					x->dkim_results = nv;
+				}
+				struct dmarc_dkim_result *k = &x->dkim_results[x->n_dkim++];
+				k->domain = col_text(st, 1, a);
+				k->selector = col_text(st, 2, a);
+				k->result = col_text(st, 4, a);
+				k->human_result = col_text(st, 5, a);
+			} else {
+				if (x->n_spf >= cs) {
+					cs = cs ? cs * 2 : 2;
+					struct dmarc_spf_result *nv = arena_alloc(a, cs * sizeof(*nv));
+					if (x->n_spf)
+						memcpy(nv, x->spf_results, x->n_spf * sizeof(*nv));
+					x->spf_results = nv;
+				}
+				struct dmarc_spf_result *s = &x->spf_results[x->n_spf++];
+				s->domain = col_text(st, 1, a);
+				s->scope = col_text(st, 3, a);
+				s->result = col_text(st, 4, a);
+			}
+		}
+		sqlite3_finalize(st);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int globaldb_dmarc_list(struct globaldb *g, const char *domain, int64_t from, int64_t to,
+                        struct arena *a, struct globaldb_dmarc **list_r, size_t *n_r,
+                        struct error *err)
+{
+	*list_r = NULL;
+	*n_r = 0;
+	pthread_mutex_lock(&g->lock);
+	int ret = -1;
+	bool tx = false;
+	sqlite3_stmt *st = NULL;
+	/* one read transaction: a consistent view of reports and their rows */
+	if (gexec(g, "BEGIN", err) != 0)
+		goto out;
+	tx = true;
+	if (gprep(g, "SELECT id, received, account, mailbox, filename, packing, length(raw),"
+	          " version, org_name, email, extra_contact_info, report_id, period_begin,"
+	          " period_end, domain, adkim, aspf, p, sp, np, fo, pct FROM dmarc_report"
+	          " WHERE (?1 IS NULL OR domain = ?1) AND period_begin <= ?3 AND period_end >= ?2"
+	          " ORDER BY period_begin, id LIMIT ?4", &st, err) != 0)
+		goto out;
+	bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	sqlite3_bind_int(st, 4, GLOBALDB_LIST_MAX);
+	size_t cap = 0;
+	struct globaldb_dmarc *list = NULL;
+	size_t n = 0;
+	int r;
+	while ((r = step(g, st, err)) == 1) {
+		if (n >= cap) {
+			cap = cap ? cap * 2 : 16;
+			struct globaldb_dmarc *nv = arena_alloc(a, cap * sizeof(*nv));
+			if (n)
+				memcpy(nv, list, n * sizeof(*nv));
+			list = nv;
+		}
+		struct globaldb_dmarc *x = &list[n++];
+		memset(x, 0, sizeof(*x));
+		x->id = sqlite3_column_int64(st, 0);
+		x->received = sqlite3_column_int64(st, 1);
+		x->account = col_text(st, 2, a);
+		x->mailbox = col_text(st, 3, a);
+		x->filename = col_text(st, 4, a);
+		x->packing = (enum report_packing)sqlite3_column_int(st, 5);
+		x->raw_len = (size_t)sqlite3_column_int64(st, 6);
+		struct dmarc_report *d = &x->report;
+		d->version = col_text(st, 7, a);
+		d->org_name = col_text(st, 8, a);
+		d->email = col_text(st, 9, a);
+		d->extra_contact_info = col_text(st, 10, a);
+		d->report_id = col_text(st, 11, a);
+		d->begin = sqlite3_column_int64(st, 12);
+		d->end = sqlite3_column_int64(st, 13);
+		d->domain = col_text(st, 14, a);
+		d->adkim = col_text(st, 15, a);
+		d->aspf = col_text(st, 16, a);
+		d->p = col_text(st, 17, a);
+		d->sp = col_text(st, 18, a);
+		d->np = col_text(st, 19, a);
+		d->fo = col_text(st, 20, a);
+		d->pct = sqlite3_column_type(st, 21) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 21);
+	}
+	sqlite3_finalize(st);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (load_dmarc_records(g, list[i].id, a, &list[i].report, err) != 0)
+			goto out;
+	*list_r = list;
+	*n_r = n;
+	ret = 0;
+out:
+	if (tx)
+		grollback(g);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+static int load_tlsrpt_policies(struct globaldb *g, int64_t id, struct arena *a,
+                                struct tlsrpt_report *t, struct error *err)
+{
+	sqlite3_stmt *st;
+	int64_t n = 0;
+	if (gprep(g, "SELECT count(*) FROM tlsrpt_policy WHERE report = ?", &st, err))
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (step(g, st, err) == 1)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	t->policies = arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof(*t->policies));
+	int64_t *ids = arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof(*ids));
+	if (gprep(g, "SELECT id, policy_type, policy_domain, successful, failed FROM tlsrpt_policy"
+	          " WHERE report = ? ORDER BY id", &st, err))
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	int r = 0;
+	while (t->n_policies < (size_t)n && (r = step(g, st, err)) == 1) {
+		struct tlsrpt_policy *p = &t->policies[t->n_policies];
+		ids[t->n_policies++] = sqlite3_column_int64(st, 0);
+		p->policy_type = col_text(st, 1, a);
+		p->policy_domain = col_text(st, 2, a);
+		p->successful = sqlite3_column_int64(st, 3);
+		p->failed = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_finalize(st);
+	if (r < 0)
+		return -1;
+	for (size_t i = 0; i < t->n_policies; i++) {
+		struct tlsrpt_policy *p = &t->policies[i];
+		size_t cps = 0, cmx = 0, cf = 0;
+		if (gprep(g, "SELECT what, value FROM tlsrpt_policy_item WHERE policy = ?"
+		          " ORDER BY rowid", &st, err))
+			return -1;
+		sqlite3_bind_int64(st, 1, ids[i]);
+		while ((r = step(g, st, err)) == 1) {
+			const char *w = (const char *)sqlite3_column_text(st, 0);
+			bool ps = w != NULL && strcmp(w, "policy-string") == 0;
+			const char ***v = ps ? &p->policy_strings : &p->mx_hosts;
+			size_t *cnt = ps ? &p->n_policy_strings : &p->n_mx_hosts;
+			size_t *cap = ps ? &cps : &cmx;
+			if (*cnt >= *cap) {
+				*cap = *cap ? *cap * 2 : 4;
+				const char **nv = arena_alloc(a, *cap * sizeof(*nv));
+				if (*cnt)
+					memcpy(nv, *v, *cnt * sizeof(*nv));
+				*v = nv;
+			}
+			(*v)[(*cnt)++] = col_text(st, 1, a);
+		}
+		sqlite3_finalize(st);
+		if (r < 0)
+			return -1;
+		if (gprep(g, "SELECT result_type, sending_mta_ip, receiving_mx_hostname,"
+		          " receiving_mx_helo, receiving_ip, failed_session_count,"
+		          " additional_information, failure_reason_code FROM tlsrpt_failure"
+		          " WHERE policy = ? ORDER BY rowid", &st, err))
+			return -1;
+		sqlite3_bind_int64(st, 1, ids[i]);
+		while ((r = step(g, st, err)) == 1) {
+			if (p->n_failures >= cf) {
+				cf = cf ? cf * 2 : 4;
+				struct tlsrpt_failure *nv = arena_alloc(a, cf * sizeof(*nv));
+				if (p->n_failures)
+					memcpy(nv, p->failures, p->n_failures * sizeof(*nv));
+				p->failures = nv;
+			}
+			struct tlsrpt_failure *f = &p->failures[p->n_failures++];
+			f->result_type = col_text(st, 0, a);
+			f->sending_mta_ip = col_text(st, 1, a);
+			f->receiving_mx_hostname = col_text(st, 2, a);
+			f->receiving_mx_helo = col_text(st, 3, a);
+			f->receiving_ip = col_text(st, 4, a);
+			f->failed_session_count = sqlite3_column_int64(st, 5);
+			f->additional_information = col_text(st, 6, a);
+			f->failure_reason_code = col_text(st, 7, a);
+		}
+		sqlite3_finalize(st);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int globaldb_tlsrpt_list(struct globaldb *g, const char *domain, int64_t from, int64_t to,
+                         struct arena *a, struct globaldb_tlsrpt **list_r, size_t *n_r,
+                         struct error *err)
+{
+	*list_r = NULL;
+	*n_r = 0;
+	pthread_mutex_lock(&g->lock);
+	int ret = -1;
+	bool tx = false;
+	sqlite3_stmt *st = NULL;
+	if (gexec(g, "BEGIN", err) != 0)
+		goto out;
+	tx = true;
+	if (gprep(g, "SELECT id, received, account, mailbox, filename, packing, length(raw),"
+	          " org_name, report_id, contact_info, start_datetime, end_datetime,"
+	          " period_begin, period_end FROM tlsrpt_report r"
+	          " WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM tlsrpt_policy p"
+	          "  WHERE p.report = r.id AND p.policy_domain = ?1))"
+	          " AND period_begin <= ?3 AND period_end >= ?2"
+	          " ORDER BY period_begin, id LIMIT ?4", &st, err) != 0)
+		goto out;
+	bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	sqlite3_bind_int(st, 4, GLOBALDB_LIST_MAX);
+	size_t cap = 0, n = 0;
+	struct globaldb_tlsrpt *list = NULL;
+	int r;
+	while ((r = step(g, st, err)) == 1) {
+		if (n >= cap) {
+			cap = cap ? cap * 2 : 16;
+			struct globaldb_tlsrpt *nv = arena_alloc(a, cap * sizeof(*nv));
+			if (n)
+				memcpy(nv, list, n * sizeof(*nv));
+			list = nv;
+		}
+		struct globaldb_tlsrpt *x = &list[n++];
+		memset(x, 0, sizeof(*x));
+		x->id = sqlite3_column_int64(st, 0);
+		x->received = sqlite3_column_int64(st, 1);
+		x->account = col_text(st, 2, a);
+		x->mailbox = col_text(st, 3, a);
+		x->filename = col_text(st, 4, a);
+		x->packing = (enum report_packing)sqlite3_column_int(st, 5);
+		x->raw_len = (size_t)sqlite3_column_int64(st, 6);
+		struct tlsrpt_report *t = &x->report;
+		t->organization_name = col_text(st, 7, a);
+		t->report_id = col_text(st, 8, a);
+		t->contact_info = col_text(st, 9, a);
+		t->start_datetime = col_text(st, 10, a);
+		t->end_datetime = col_text(st, 11, a);
+		t->begin = sqlite3_column_int64(st, 12);
+		t->end = sqlite3_column_int64(st, 13);
+	}
+	sqlite3_finalize(st);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (load_tlsrpt_policies(g, list[i].id, a, &list[i].report, err) != 0)
+			goto out;
+	*list_r = list;
+	*n_r = n;
+	ret = 0;
+out:
+	if (tx)
+		grollback(g);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+int globaldb_report_raw(struct globaldb *g, enum report_kind kind, int64_t id,
+                        struct arena *a, const void **raw_r, size_t *len_r,
+                        enum report_packing *packing_r, struct error *err)
+{
+	if (kind != REPORT_DMARC && kind != REPORT_TLSRPT)
+		return error_set(err, ERR_INVALID, "not a report kind");
+	pthread_mutex_lock(&g->lock);
+	sqlite3_stmt *st;
+	int ret = -1;
+	if (gprep(g, kind == REPORT_DMARC ? "SELECT raw, packing FROM dmarc_report WHERE id = ?"
+	                                  : "SELECT raw, packing FROM tlsrpt_report WHERE id = ?",
+	          &st, err) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		int r = step(g, st, err);
+		if (r == 0) {
+			error_set(err, ERR_NOTFOUND, "no %s report %lld",
+			          kind == REPORT_DMARC ? "DMARC" : "TLS", (long long)id);
+		} else if (r == 1) {
+			size_t n = (size_t)sqlite3_column_bytes(st, 0);
+			const void *p = sqlite3_column_blob(st, 0);
+			void *copy = arena_alloc(a, n + 1);
+			if (n > 0)
+				memcpy(copy, p, n);
+			*raw_r = copy;
+			*len_r = n;
+			*packing_r = (enum report_packing)sqlite3_column_int(st, 1);
+			ret = 0;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
