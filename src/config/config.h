@@ -111,6 +111,7 @@ struct config_destination {
 	const char *full_name;            /* display name for this address; may be NULL */
 	struct config_ruleset *rulesets;  /* tried in order; the first that matches wins */
 	size_t nrulesets;
+	const char *reports;              /* "dmarc" or "tlsrpt": a report address; NULL: none */
 };
 
 struct config_account {

@@ -203,6 +203,8 @@ static const struct schema ruleset_schema = {
 
 /* ---- Accounts.NAME.Destinations.ADDRESS ---- */
 
+static const char *const report_kinds[] = { "dmarc", "tlsrpt", NULL };
+
 static const struct schema_field destination_fields[] = {
 	{ .name = "Mailbox", .type = SCHEMA_STRING,
 	  .offset = offsetof(struct config_destination, mailbox), .def = "Inbox",
@@ -216,6 +218,13 @@ static const struct schema_field destination_fields[] = {
 	  .count_offset = offsetof(struct config_destination, nrulesets),
 	  .sub = &ruleset_schema, .max = 100,
 	  .doc = "Rules choosing another mailbox by sender or headers; the first that matches wins." },
+	{ .name = "Reports", .type = SCHEMA_ENUM,
+	  .offset = offsetof(struct config_destination, reports), .allowed = report_kinds,
+	  .flags = SCHEMA_EXAMPLE_OFF,
+	  .doc = "This is the address that receives DMARC aggregate reports (dmarc, the rua= of "
+	         "our DMARC records) or SMTP TLS reports (tlsrpt, RFC 8460) for our domains: "
+	         "they are parsed and kept for the admin pages, and delivered as mail too.",
+	  .example = "dmarc" },
 };
 
 static const struct schema destination_schema = {

@@ -24,6 +24,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "message/message.h"
+#include "reports/reports.h"
+#include "store/globaldb.h"
 #include "store/store.h"
 
 #include <openssl/rand.h>
@@ -324,23 +326,28 @@ static bool from_allowed(const struct config *cfg, const struct smtpserver_txn *
 	return mailboxes > 0;
 }
 
+/* The destination d was resolved to, or NULL. */
+static const struct config_destination *destination_of(const struct config_account *acc,
+                                                       const struct rcpt_data *d)
+{
+	for (size_t i = 0; d->dest_address != NULL && i < acc->ndestinations; i++)
+		if (strcmp(acc->destinations[i].address, d->dest_address) == 0)
+			return &acc->destinations[i];
+	return NULL;
+}
+
 /* The mailbox for r: fixed, or by the destination's rulesets. */
 static const char *choose_mailbox(const struct config *cfg, const struct config_account *acc,
                                   const struct rcpt_data *d, const struct smtpserver_txn *t,
                                   const struct parsed *p)
 {
-	if (d->mailbox != NULL)
-		return d->mailbox;
-	for (size_t i = 0; i < acc->ndestinations; i++) {
-		const struct config_destination *dest = &acc->destinations[i];
-		if (strcmp(dest->address, d->dest_address) != 0)
-			continue;
-		const char *from = NULL;
-		if (!t->mail_from.null)
-			from = arena_printf(t->arena, "%s@%s", t->mail_from.addr.local, t->mail_from.addr.domain);
-		return config_destination_mailbox(dest, from, p->nh, p->names, p->values);
-	}
-	return "Inbox";
+	const struct config_destination *dest = destination_of(acc, d);
+	if (d->mailbox != NULL || dest == NULL)
+		return d->mailbox != NULL ? d->mailbox : "Inbox";
+	const char *from = NULL;
+	if (!t->mail_from.null)
+		from = arena_printf(t->arena, "%s@%s", t->mail_from.addr.local, t->mail_from.addr.domain);
+	return config_destination_mailbox(dest, from, p->nh, p->names, p->values);
 }
 
 struct delivery_job {
@@ -422,6 +429,7 @@ struct target {
 	const struct config_account *acc;
 	const char *mailbox;
 	const char *rcpt_to;
+	const struct config_destination *dest;
 };
 
 /* Fills targets (one per distinct account and mailbox); returns how many, or
@@ -447,9 +455,90 @@ static long collect_targets(struct delivery_job *j, const struct config *cfg,
 			continue;
 		const struct smtp_address *a = &t->rcpts[i].path.addr;
 		targets[n++] = (struct target){acc, mailbox,
-			arena_printf(t->arena, "%s@%s", a->local_raw, a->domain)};
+			arena_printf(t->arena, "%s@%s", a->local_raw, a->domain), destination_of(acc, d)};
 	}
 	return (long)n;
+}
+
+/* Whether domain is one of ours or below one. */
+static bool our_domain(const struct config *cfg, const char *domain)
+{
+	for (const char *d = domain; d != NULL && *d != '\0';) {
+		if (config_find_domain(cfg, d) != NULL)
+			return true;
+		d = strchr(d, '.');
+		if (d != NULL)
+			d++;
+	}
+	return false;
+}
+
+/* Whether a parsed report is of the kind the address takes and about one
+ * of our domains (else anyone could fill tern.db, or shadow a real
+ * report's id with a forged one). */
+static bool report_is_ours(const struct config *cfg, const struct report *r, const char *kind)
+{
+	if (strcmp(kind, "dmarc") == 0)
+		return r->kind == REPORT_DMARC && our_domain(cfg, r->dmarc.domain);
+	if (r->kind != REPORT_TLSRPT)
+		return false;
+	for (size_t i = 0; i < r->tlsrpt.n_policies; i++)
+		if (our_domain(cfg, r->tlsrpt.policies[i].policy_domain))
+			return true;
+	return false;
+}
+
+/* The whole message in memory (a spooled one read back, up to the reports'
+ * own size bound), or NULL. */
+static const char *whole_message(struct delivery_job *j, struct arena *a, size_t *len_r)
+{
+	if (j->p->complete) {
+		*len_r = j->p->head_len;
+		return j->p->head;
+	}
+	uint64_t size = smtpserver_spool_size(j->msg);
+	if (size > REPORTS_DOC_MAX)
+		return NULL;
+	char *buf = arena_alloc(a, (size_t)size + 1);
+	size_t got = 0;
+	struct error e;
+	smtpserver_spool_rewind(j->msg);
+	for (ssize_t n; got < size && (n = smtpserver_spool_read(j->msg, buf + got, size - got, &e)) > 0;)
+		got += (size_t)n;
+	*len_r = got;
+	return got == size ? buf : NULL;
+}
+
+/* A message to a report address: parsed and, if it is a report for one of
+ * our domains, kept in tern.db. It was delivered as mail already; whatever
+ * goes wrong here is only logged. */
+static void keep_report(struct delivery_job *j, const struct config *cfg, const struct target *tg)
+{
+	struct globaldb *db = j->b->globaldb;
+	struct arena *a = arena_new(64 * 1024, ARENA_PLAIN);
+	size_t len;
+	const char *data = db != NULL ? whole_message(j, a, &len) : NULL;
+	struct report r;
+	struct error e;
+	struct log_line *l = log_begin(LOG_INFO, "smtpserver", "report message");
+	log_str(l, "kind", tg->dest->reports);
+	log_str(l, "account", tg->acc->name);
+	if (data == NULL) {
+		log_str(l, "result", "not kept: no report database, or too large");
+	} else if (reports_parse_message(data, len, a, &r, &e) != 0) {
+		log_str(l, "result", "not a report");
+		log_error_value(l, &e);
+	} else if (!report_is_ours(cfg, &r, tg->dest->reports)) {
+		log_str(l, "result", "not a report of this kind about our domains");
+	} else {
+		struct globaldb_report_source src = {tg->acc->name, tg->mailbox, 0};
+		int added = globaldb_report_add(db, &r, &src, NULL, &e);
+		log_str(l, "result", added == 1 ? "kept" : added == 0 ? "already kept" : "error");
+		if (added < 0)
+			log_error_value(l, &e);
+	}
+	log_end(l);
+	arena_free(&a);
 }
 
 /* Delivers to every recipient, the same account and mailbox getting one
@@ -481,6 +570,9 @@ static void deliver_all(struct delivery_job *j, const struct config *cfg,
 	}
 	if (n > 0)
 		smtpserver_reply_set(reply, 250, "2.0.0", "Message accepted");
+	for (long i = 0; i < n; i++)
+		if (targets[i].dest != NULL && targets[i].dest->reports != NULL)
+			keep_report(j, cfg, &targets[i]);
 }
 
 /* RFC 8601 §5: Authentication-Results fields that claim our authserv-id

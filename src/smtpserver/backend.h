@@ -11,6 +11,7 @@
 #include "smtpserver/smtpserver.h"
 
 struct dns_resolver;
+struct globaldb;
 
 struct smtp_backend {
 	struct smtpserver_backend ops;   /* give &ops to the sessions */
@@ -19,6 +20,9 @@ struct smtp_backend {
 	/* Email authentication (iprev, SPF, DKIM, DMARC) of mail received on
 	 * port 25; NULL: none (localserve), Authentication-Results says none. */
 	struct dns_resolver *resolver;
+	/* DATA/tern.db, where reports sent to report addresses are kept; NULL:
+	 * they are delivered as mail only. */
+	struct globaldb *globaldb;
 };
 
 /* Fills b; data_dir must outlive it. */

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/tls.h"
+#include "store/globaldb.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -208,6 +209,8 @@ int smtp_services_start(struct smtp_services *s, struct error *e)
 		return 0;
 	if (file_mkdir_all(s->spool_dir, 0700, e) != 0 || load_secret(s, s->backend.data_dir, e) != 0)
 		return -1;
+	if (!s->backend.localserve && globaldb_open(s->backend.data_dir, &s->backend.globaldb, e) != 0)
+		return error_prefix(e, "tern.db");
 	for (size_t i = 0; i < s->n; i++) {
 		struct entry *en = &s->entries[i];
 		struct listener_opts o = {.name = en->name, .limit = en->limit, .busy_reply = BUSY_REPLY,
@@ -247,6 +250,7 @@ void smtp_services_stop(struct smtp_services **sp, unsigned grace_ms)
 		tls_server_free(&s->tls[i]);
 		connlimit_free(&s->connlimits[i]);
 	}
+	globaldb_close(&s->backend.globaldb);
 	ratelimit_free(&s->limits.auth_fail_ip);
 	ratelimit_free(&s->limits.auth_fail_user);
 	ratelimit_free(&s->limits.errors_ip);
