@@ -87,14 +87,14 @@ def make_cert(directory, cn=HOSTNAME):
     os.chmod(directory / "tls.key", 0o644)
 
 
-def static_conf(ports, max_size=100000, max_rcpt=100, per_ip=20, tls=True):
+def static_conf(ports, max_size=100000, max_rcpt=100, per_ip=20, tls=True, dns_addr=None):
     """tern.conf with one loopback listener; a limit of None is left to tern's default."""
     p1, p2, p3 = ports
     tls_line = "    TLS: {KeyCerts: [{CertFile: tls.crt, KeyFile: tls.key}]}\n" if tls else ""
     sub = "" if not tls else (f"    Submission: {{Enabled: true, Port: {p2}}}\n"
                               f"    Submissions: {{Enabled: true, Port: {p3}}}\n")
     return (f"DataDir: ../data\nHostname: {HOSTNAME}\nUser: {server_user()}\n"
-            f"Resolver:\n  Upstreams: [\"{shared_dns().addr}\"]\n  DNSSEC: false\n"
+            f"Resolver:\n  Upstreams: [\"{dns_addr or shared_dns().addr}\"]\n  DNSSEC: false\n"
             "Listeners:\n"
             "  test:\n"
             "    IPs: [127.0.0.1]\n"
@@ -112,12 +112,13 @@ class SmtpServer(TernServer):
     self-signed certificate."""
 
     def __init__(self, root=None, domains=DOMAINS, max_size=100000, max_rcpt=100, per_ip=20,
-                 tls=True, ports=None):
+                 tls=True, ports=None, dns_addr=None):
         self.own_root = root is None
         root = pathlib.Path(root) if root is not None else make_world_dir()
         self.smtp_port, self.sub_port, self.subs_port = ports or free_ports(3)
         super().__init__(root, static_conf=static_conf(
-            (self.smtp_port, self.sub_port, self.subs_port), max_size, max_rcpt, per_ip, tls),
+            (self.smtp_port, self.sub_port, self.subs_port), max_size, max_rcpt, per_ip, tls,
+            dns_addr),
             domains_conf=domains)
         if tls:
             make_cert(self.confdir)

@@ -31,6 +31,18 @@ CLIENT = textwrap.dedent("""
 """)
 
 
+# A DNS server inside the namespace (tern's resolver there cannot reach the
+# test process's own): it prints its address, and stops when its input closes.
+DNS = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from dnsfixture import DNSServer
+    d = DNSServer({".": {"@": ["SOA ns.invalid. hostmaster.invalid. 1 3600 600 86400 60"]}})
+    print(d.addr, flush=True)
+    sys.stdin.read()
+""")
+
+
 @pytest.fixture
 def netns():
     name = "tern-test-" + uuid.uuid4().hex[:8]
@@ -55,8 +67,20 @@ def uid_of(pid):
     raise AssertionError("no Uid line")
 
 
-def test_serve_on_standard_ports_drops_privileges(world_dir, netns):
-    s = SmtpServer(world_dir, domains=MINIMAL_DOMAINS, ports=(25, 587, 465))
+@pytest.fixture
+def netns_dns(netns):
+    p = subprocess.Popen(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", DNS,
+                          os.path.dirname(os.path.abspath(__file__))],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield p.stdout.readline().strip()
+    finally:
+        p.stdin.close()
+        p.wait(10)
+
+
+def test_serve_on_standard_ports_drops_privileges(world_dir, netns, netns_dns):
+    s = SmtpServer(world_dir, domains=MINIMAL_DOMAINS, ports=(25, 587, 465), dns_addr=netns_dns)
     s.command_prefix = ["ip", "netns", "exec", netns]
     s.start(wait=False)
     try:
