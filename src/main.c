@@ -24,6 +24,7 @@ const struct cmd *const cmd_table[] = {
 	&cmd_dns_lookup,
 	&cmd_dmarc_lookup,
 	&cmd_dmarc_parsereportmsg,
+	&cmd_dmarc_composereports, &cmd_dmarc_outgoing,
 	&cmd_tlsrpt_parsereportmsg,
 	&cmd_spf_check,
 	&cmd_account_add,

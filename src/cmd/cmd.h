@@ -108,6 +108,7 @@ extern const struct cmd cmd_export;
 extern const struct cmd cmd_setaccountpassword;
 extern const struct cmd cmd_account_checkpassword;
 extern const struct cmd cmd_dmarc_parsereportmsg;
+extern const struct cmd cmd_dmarc_composereports, cmd_dmarc_outgoing;
 extern const struct cmd cmd_tlsrpt_parsereportmsg;
 
 #endif

@@ -151,11 +151,46 @@ static int init_v1(struct globaldb *g, struct error *err)
 	return gexec(g, schema_v1, err);
 }
 
+/* Version 2: outgoing DMARC aggregate reports (globaldb.h describes the
+ * encodings of rua, reasons and auth). */
+static const char schema_v2[] =
+	"CREATE TABLE dmarc_eval ("
+	" id INTEGER PRIMARY KEY,"
+	" evaluated INTEGER NOT NULL,"
+	" policy_domain TEXT NOT NULL COLLATE NOCASE,"
+	" p TEXT NOT NULL, sp TEXT, np TEXT, adkim TEXT, aspf TEXT, pct INTEGER, fo TEXT,"
+	" ri INTEGER NOT NULL DEFAULT 86400, rua TEXT NOT NULL,"
+	" source_ip TEXT NOT NULL, header_from TEXT NOT NULL, envelope_from TEXT,"
+	" envelope_to TEXT, disposition TEXT NOT NULL, dkim TEXT NOT NULL, spf TEXT NOT NULL,"
+	" reasons TEXT NOT NULL DEFAULT '', auth TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX dmarc_eval_domain ON dmarc_eval(policy_domain, evaluated);"
+	"CREATE TABLE outgoing ("
+	" id INTEGER PRIMARY KEY, kind TEXT NOT NULL, created INTEGER NOT NULL,"
+	" mail_from TEXT NOT NULL, subject TEXT, size INTEGER NOT NULL,"
+	" message BLOB NOT NULL, status TEXT NOT NULL DEFAULT 'waiting-for-queue');"
+	"CREATE INDEX outgoing_status ON outgoing(status, created);"
+	"CREATE TABLE outgoing_rcpt ("
+	" outgoing INTEGER NOT NULL REFERENCES outgoing(id) ON DELETE CASCADE,"
+	" address TEXT NOT NULL);"
+	"CREATE INDEX outgoing_rcpt_outgoing ON outgoing_rcpt(outgoing);"
+	"CREATE TABLE dmarc_report_out ("
+	" id INTEGER PRIMARY KEY, domain TEXT NOT NULL COLLATE NOCASE,"
+	" period_begin INTEGER NOT NULL, period_end INTEGER NOT NULL,"
+	" report_id TEXT NOT NULL, created INTEGER NOT NULL,"
+	" outgoing INTEGER REFERENCES outgoing(id) ON DELETE SET NULL, note TEXT,"
+	" UNIQUE (domain, period_begin));";
+
+static int init_v2(struct globaldb *g, struct error *err)
+{
+	return gexec(g, schema_v2, err);
+}
+
 typedef int migration_fn(struct globaldb *g, struct error *err);
 
 /* Append only: never edit a migration that has shipped. */
 static migration_fn *const migrations[] = {
 	init_v1,   /* 0 -> 1: reports */
+	init_v2,   /* 1 -> 2: outgoing DMARC aggregate reports */
 };
 #define GLOBALDB_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -905,6 +940,540 @@ int globaldb_report_raw(struct globaldb *g, enum report_kind kind, int64_t id,
 		}
 		sqlite3_finalize(st);
 	}
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+/* ---- outgoing DMARC aggregate reports ---- */
+
+/* Appends s to b with spaces, newlines and other controls made '_'
+ * (empty or NULL: "-" when dash). */
+static void enc_value(struct buf *b, const char *s, bool dash)
+{
+	if (s == NULL || *s == '\0') {
+		if (dash)
+			buf_append_char(b, '-');
+		return;
+	}
+	for (; *s != '\0'; s++)
+		buf_append_char(b, (unsigned char)*s <= ' ' || *s == 0x7f ? '_' : *s);
+}
+
+static bool rua_usable(const char *addr)
+{
+	return addr != NULL && *addr != '\0' && strpbrk(addr, " \t\r\n!") == NULL;
+}
+
+int globaldb_dmarc_eval_add(struct globaldb *g, const struct globaldb_dmarc_eval *ev,
+                            struct error *err)
+{
+	if (ev->policy_domain == NULL || ev->p == NULL || ev->source_ip == NULL ||
+	    ev->header_from == NULL || ev->disposition == NULL || ev->dkim == NULL ||
+	    ev->spf == NULL)
+		return error_set(err, ERR_INVALID, "DMARC evaluation incomplete");
+	struct buf rua, reasons, auth;
+	buf_init(&rua, 64 * 1024);
+	buf_init(&reasons, 64 * 1024);
+	buf_init(&auth, 64 * 1024);
+	for (size_t i = 0; i < ev->nrua; i++) {
+		if (!rua_usable(ev->rua[i].address))
+			continue;
+		if (rua.len > 0)
+			buf_append_char(&rua, ' ');
+		buf_append_str(&rua, ev->rua[i].address);
+		if (ev->rua[i].max_size > 0)
+			buf_appendf(&rua, "!%llu", (unsigned long long)ev->rua[i].max_size);
+	}
+	for (size_t i = 0; i < ev->nreasons; i++) {
+		if (reasons.len > 0)
+			buf_append_char(&reasons, '\n');
+		enc_value(&reasons, ev->reasons[i].type, true);
+		const char *c = ev->reasons[i].comment;
+		if (c != NULL && *c != '\0') {
+			buf_append_char(&reasons, ' ');
+			for (; *c != '\0'; c++)
+				buf_append_char(&reasons, *c == '\n' || *c == '\r' ? ' ' : *c);
+		}
+	}
+	for (size_t i = 0; i < ev->ndkim; i++) {
+		if (auth.len > 0)
+			buf_append_char(&auth, '\n');
+		buf_append_str(&auth, "dkim ");
+		enc_value(&auth, ev->dkim_results[i].domain, true);
+		buf_append_char(&auth, ' ');
+		enc_value(&auth, ev->dkim_results[i].selector, true);
+		buf_append_char(&auth, ' ');
+		enc_value(&auth, ev->dkim_results[i].result, true);
+	}
+	for (size_t i = 0; i < ev->nspf; i++) {
+		if (auth.len > 0)
+			buf_append_char(&auth, '\n');
+		buf_append_str(&auth, "spf ");
+		enc_value(&auth, ev->spf_results[i].domain, true);
+		buf_append_char(&auth, ' ');
+		enc_value(&auth, ev->spf_results[i].scope, true);
+		buf_append_char(&auth, ' ');
+		enc_value(&auth, ev->spf_results[i].result, true);
+	}
+	int ret = 0;
+	if (rua.len == 0)
+		goto done;   /* nowhere to report to */
+	buf_append_char(&rua, '\0');
+	buf_append_char(&reasons, '\0');
+	buf_append_char(&auth, '\0');
+	pthread_mutex_lock(&g->lock);
+	sqlite3_stmt *st;
+	ret = gprep(g, "INSERT INTO dmarc_eval (evaluated, policy_domain, p, sp, np, adkim, aspf,"
+	            " pct, fo, ri, rua, source_ip, header_from, envelope_from, envelope_to,"
+	            " disposition, dkim, spf, reasons, auth)"
+	            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err);
+	if (ret == 0) {
+		sqlite3_bind_int64(st, 1, ev->evaluated > 0 ? ev->evaluated : (int64_t)time(NULL));
+		bind_text(st, 2, ev->policy_domain);
+		bind_text(st, 3, ev->p);
+		bind_text(st, 4, ev->sp);
+		bind_text(st, 5, ev->np);
+		bind_text(st, 6, ev->adkim);
+		bind_text(st, 7, ev->aspf);
+		sqlite3_bind_int(st, 8, ev->pct < 0 || ev->pct > 100 ? 100 : ev->pct);
+		bind_text(st, 9, ev->fo);
+		sqlite3_bind_int64(st, 10, ev->ri > 0 ? ev->ri : 86400);
+		bind_text(st, 11, rua.data);
+		bind_text(st, 12, ev->source_ip);
+		bind_text(st, 13, ev->header_from);
+		bind_text(st, 14, ev->envelope_from);
+		bind_text(st, 15, ev->envelope_to);
+		bind_text(st, 16, ev->disposition);
+		bind_text(st, 17, ev->dkim);
+		bind_text(st, 18, ev->spf);
+		bind_text(st, 19, reasons.data);
+		bind_text(st, 20, auth.data);
+		ret = insert(g, st, NULL, err);
+	}
+	pthread_mutex_unlock(&g->lock);
+done:
+	buf_free(&rua);
+	buf_free(&reasons);
+	buf_free(&auth);
+	return ret;
+}
+
+int globaldb_dmarc_pending(struct globaldb *g, struct arena *a,
+                           struct globaldb_dmarc_pending **list_r, size_t *n_r,
+                           struct error *err)
+{
+	*list_r = NULL;
+	*n_r = 0;
+	pthread_mutex_lock(&g->lock);
+	sqlite3_stmt *st;
+	int ret = gprep(g, "SELECT e.policy_domain, MIN(e.evaluated),"
+	                " (SELECT x.ri FROM dmarc_eval x WHERE x.policy_domain = e.policy_domain"
+	                "  ORDER BY x.evaluated DESC, x.id DESC LIMIT 1)"
+	                " FROM dmarc_eval e GROUP BY e.policy_domain ORDER BY MIN(e.evaluated)",
+	                &st, err);
+	size_t cap = 0;
+	while (ret == 0) {
+		int r = step(g, st, err);
+		if (r <= 0) {
+			ret = r;
+			break;
+		}
+		if (*n_r == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			struct globaldb_dmarc_pending *n = arena_alloc(a, cap * sizeof(*n));
+			if (*n_r > 0)
+				memcpy(n, *list_r, *n_r * sizeof(*n));
+			*list_r = n;
+		}
+		struct globaldb_dmarc_pending *p = &(*list_r)[(*n_r)++];
+		p->domain = col_text(st, 0, a);
+		p->oldest = sqlite3_column_int64(st, 1);
+		int64_t ri = sqlite3_column_int64(st, 2);
+		p->ri = ri > 0 && ri <= UINT32_MAX ? (uint32_t)ri : 86400;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+/* Copies n bytes of s into a with the '\n'-separated lines split: *n_r lines. */
+static char **split_lines(struct arena *a, const char *s, size_t *n_r)
+{
+	*n_r = 0;
+	if (s == NULL || *s == '\0')
+		return NULL;
+	size_t n = 1;
+	for (const char *p = s; *p != '\0'; p++)
+		n += *p == '\n';
+	char **lines = arena_alloc(a, n * sizeof(*lines));
+	char *copy = arena_strdup(a, s);
+	for (char *save = NULL, *t = strtok_r(copy, "\n", &save); t != NULL;
+	     t = strtok_r(NULL, "\n", &save))
+		lines[(*n_r)++] = t;
+	return lines;
+}
+
+static const char *dash_null(const char *s)
+{
+	return s == NULL || strcmp(s, "-") == 0 ? NULL : s;
+}
+
+/* Parses the reasons and auth columns into ev. */
+static void decode_record(struct arena *a, const char *reasons, const char *auth,
+                          struct globaldb_dmarc_eval *ev)
+{
+	size_t n;
+	char **lines = split_lines(a, reasons, &n);
+	struct globaldb_dmarc_reason *rs = n > 0 ? arena_alloc(a, n * sizeof(*rs)) : NULL;
+	ev->nreasons = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *sp = strchr(lines[i], ' ');
+		if (sp != NULL)
+			*sp = '\0';
+		rs[ev->nreasons++] = (struct globaldb_dmarc_reason){
+			dash_null(lines[i]), sp != NULL && sp[1] != '\0' ? sp + 1 : NULL};
+	}
+	ev->reasons = rs;
+	lines = split_lines(a, auth, &n);
+	struct globaldb_dmarc_dkim *dk = n > 0 ? arena_alloc(a, n * sizeof(*dk)) : NULL;
+	struct globaldb_dmarc_spf *sf = n > 0 ? arena_alloc(a, n * sizeof(*sf)) : NULL;
+	ev->ndkim = ev->nspf = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *f[4] = {NULL, NULL, NULL, NULL};
+		size_t k = 0;
+		for (char *save = NULL, *t = strtok_r(lines[i], " ", &save); t != NULL && k < 4;
+		     t = strtok_r(NULL, " ", &save))
+			f[k++] = t;
+		if (k != 4)
+			continue;   /* not ours */
+		if (strcmp(f[0], "dkim") == 0)
+			dk[ev->ndkim++] = (struct globaldb_dmarc_dkim){dash_null(f[1]), dash_null(f[2]),
+			                                               dash_null(f[3])};
+		else if (strcmp(f[0], "spf") == 0)
+			sf[ev->nspf++] = (struct globaldb_dmarc_spf){dash_null(f[1]), dash_null(f[2]),
+			                                             dash_null(f[3])};
+	}
+	ev->dkim_results = dk;
+	ev->spf_results = sf;
+}
+
+/* Parses the rua column. */
+static void decode_rua(struct arena *a, const char *s, struct globaldb_dmarc_eval *ev)
+{
+	ev->rua = NULL;
+	ev->nrua = 0;
+	if (s == NULL)
+		return;
+	size_t n = 1;
+	for (const char *p = s; *p != '\0'; p++)
+		n += *p == ' ';
+	struct globaldb_dmarc_rua *r = arena_alloc(a, n * sizeof(*r));
+	char *copy = arena_strdup(a, s);
+	for (char *save = NULL, *t = strtok_r(copy, " ", &save); t != NULL;
+	     t = strtok_r(NULL, " ", &save)) {
+		char *bang = strchr(t, '!');
+		uint64_t max = 0;
+		if (bang != NULL) {
+			*bang = '\0';
+			max = strtoull(bang + 1, NULL, 10);
+		}
+		if (*t != '\0')
+			r[ev->nrua++] = (struct globaldb_dmarc_rua){t, max};
+	}
+	ev->rua = r;
+}
+
+int globaldb_dmarc_groups(struct globaldb *g, const char *domain, int64_t begin, int64_t end,
+                          struct arena *a, struct globaldb_dmarc_eval *policy_r,
+                          struct globaldb_dmarc_group **groups_r, size_t *n_r,
+                          int64_t *max_id_r, struct error *err)
+{
+	memset(policy_r, 0, sizeof(*policy_r));
+	*groups_r = NULL;
+	*n_r = 0;
+	*max_id_r = 0;
+	pthread_mutex_lock(&g->lock);
+	sqlite3_stmt *st = NULL;
+	/* One read transaction, so that the policy, groups and max id agree. */
+	int ret = gexec(g, "BEGIN", err);
+	if (ret != 0)
+		goto out;
+	ret = gprep(g, "SELECT id, evaluated, policy_domain, p, sp, np, adkim, aspf, pct, fo, ri,"
+	            " rua FROM dmarc_eval WHERE policy_domain = ? AND evaluated >= ? AND"
+	            " evaluated < ? ORDER BY evaluated DESC, id DESC LIMIT 1", &st, err);
+	if (ret != 0)
+		goto out;
+	bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, begin);
+	sqlite3_bind_int64(st, 3, end);
+	ret = step(g, st, err);
+	if (ret <= 0)
+		goto out;
+	policy_r->evaluated = sqlite3_column_int64(st, 1);
+	policy_r->policy_domain = col_text(st, 2, a);
+	policy_r->p = col_text(st, 3, a);
+	policy_r->sp = col_text(st, 4, a);
+	policy_r->np = col_text(st, 5, a);
+	policy_r->adkim = col_text(st, 6, a);
+	policy_r->aspf = col_text(st, 7, a);
+	policy_r->pct = sqlite3_column_type(st, 8) == SQLITE_NULL ? 100
+	                                                           : sqlite3_column_int(st, 8);
+	policy_r->fo = col_text(st, 9, a);
+	int64_t ri = sqlite3_column_int64(st, 10);
+	policy_r->ri = ri > 0 && ri <= UINT32_MAX ? (uint32_t)ri : 86400;
+	decode_rua(a, (const char *)sqlite3_column_text(st, 11), policy_r);
+	sqlite3_finalize(st);
+	st = NULL;
+	ret = gprep(g, "SELECT COUNT(*), MAX(id), source_ip, disposition, dkim, spf, reasons,"
+	            " header_from, envelope_from, envelope_to, auth FROM dmarc_eval"
+	            " WHERE policy_domain = ? AND evaluated >= ? AND evaluated < ?"
+	            " GROUP BY source_ip, disposition, dkim, spf, reasons, header_from,"
+	            " envelope_from, envelope_to, auth ORDER BY MIN(id)", &st, err);
+	if (ret != 0)
+		goto out;
+	bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, begin);
+	sqlite3_bind_int64(st, 3, end);
+	size_t cap = 0;
+	for (;;) {
+		ret = step(g, st, err);
+		if (ret <= 0)
+			break;
+		if (*n_r == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			struct globaldb_dmarc_group *n = arena_alloc(a, cap * sizeof(*n));
+			if (*n_r > 0)
+				memcpy(n, *groups_r, *n_r * sizeof(*n));
+			*groups_r = n;
+		}
+		struct globaldb_dmarc_group *gr = &(*groups_r)[(*n_r)++];
+		memset(gr, 0, sizeof(*gr));
+		gr->count = sqlite3_column_int64(st, 0);
+		int64_t id = sqlite3_column_int64(st, 1);
+		if (id > *max_id_r)
+			*max_id_r = id;
+		struct globaldb_dmarc_eval *ev = &gr->ev;
+		ev->policy_domain = policy_r->policy_domain;
+		ev->source_ip = col_text(st, 2, a);
+		ev->disposition = col_text(st, 3, a);
+		ev->dkim = col_text(st, 4, a);
+		ev->spf = col_text(st, 5, a);
+		ev->header_from = col_text(st, 7, a);
+		ev->envelope_from = col_text(st, 8, a);
+		ev->envelope_to = col_text(st, 9, a);
+		decode_record(a, (const char *)sqlite3_column_text(st, 6),
+		              (const char *)sqlite3_column_text(st, 10), ev);
+	}
+out:
+	if (st != NULL)
+		sqlite3_finalize(st);
+	grollback(g);   /* ends the read transaction */
+	pthread_mutex_unlock(&g->lock);
+	return ret < 0 ? -1 : 0;
+}
+
+int globaldb_dmarc_report_exists(struct globaldb *g, const char *domain, int64_t begin,
+                                 struct error *err)
+{
+	pthread_mutex_lock(&g->lock);
+	sqlite3_stmt *st;
+	int ret = gprep(g, "SELECT 1 FROM dmarc_report_out WHERE domain = ? AND period_begin = ?",
+	                &st, err);
+	if (ret == 0) {
+		bind_text(st, 1, domain);
+		sqlite3_bind_int64(st, 2, begin);
+		ret = step(g, st, err);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+/* Inserts m and its recipients (in the caller's transaction). */
+static int outgoing_insert(struct globaldb *g, const struct globaldb_outgoing *m, int64_t *id_r,
+                           struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, "INSERT INTO outgoing (kind, created, mail_from, subject, size, message,"
+	          " status) VALUES (?, ?, ?, ?, ?, ?, ?)", &st, err) != 0)
+		return -1;
+	bind_text(st, 1, m->kind != NULL ? m->kind : "dmarc");
+	sqlite3_bind_int64(st, 2, m->created > 0 ? m->created : (int64_t)time(NULL));
+	bind_text(st, 3, m->mail_from != NULL ? m->mail_from : "");
+	bind_text(st, 4, m->subject);
+	sqlite3_bind_int64(st, 5, (int64_t)m->len);
+	bind_blob(st, 6, m->data, m->len);
+	bind_text(st, 7, m->status != NULL ? m->status : GLOBALDB_OUTGOING_WAITING);
+	int64_t id;
+	if (insert(g, st, &id, err) != 0)
+		return -1;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		if (gprep(g, "INSERT INTO outgoing_rcpt (outgoing, address) VALUES (?, ?)", &st,
+		          err) != 0)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		bind_text(st, 2, m->rcpts[i]);
+		if (insert(g, st, NULL, err) != 0)
+			return -1;
+	}
+	*id_r = id;
+	return 0;
+}
+
+int globaldb_outgoing_add(struct globaldb *g, const struct globaldb_outgoing *m, int64_t *id_r,
+                          struct error *err)
+{
+	pthread_mutex_lock(&g->lock);
+	int64_t id = 0;
+	int ret = gexec(g, "BEGIN IMMEDIATE", err);
+	if (ret == 0 && (outgoing_insert(g, m, &id, err) != 0 || gexec(g, "COMMIT", err) != 0)) {
+		grollback(g);
+		ret = -1;
+	}
+	pthread_mutex_unlock(&g->lock);
+	if (ret == 0 && id_r != NULL)
+		*id_r = id;
+	return ret;
+}
+
+int globaldb_outgoing_list(struct globaldb *g, const char *status, bool with_data,
+                           struct arena *a, struct globaldb_outgoing **list_r, size_t *n_r,
+                           struct error *err)
+{
+	*list_r = NULL;
+	*n_r = 0;
+	pthread_mutex_lock(&g->lock);
+	sqlite3_stmt *st = NULL, *rs = NULL;
+	int ret = gexec(g, "BEGIN", err);
+	if (ret != 0)
+		goto out;
+	ret = gprep(g, "SELECT id, kind, created, mail_from, subject, size, status,"
+	            " CASE WHEN ? THEN message END FROM outgoing"
+	            " WHERE ? IS NULL OR status = ? ORDER BY created, id LIMIT ?", &st, err);
+	if (ret != 0)
+		goto out;
+	sqlite3_bind_int(st, 1, with_data);
+	bind_text(st, 2, status);
+	bind_text(st, 3, status);
+	sqlite3_bind_int(st, 4, GLOBALDB_LIST_MAX);
+	size_t cap = 0;
+	for (;;) {
+		ret = step(g, st, err);
+		if (ret <= 0)
+			break;
+		if (*n_r == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			struct globaldb_outgoing *n = arena_alloc(a, cap * sizeof(*n));
+			if (*n_r > 0)
+				memcpy(n, *list_r, *n_r * sizeof(*n));
+			*list_r = n;
+		}
+		struct globaldb_outgoing *m = &(*list_r)[(*n_r)++];
+		memset(m, 0, sizeof(*m));
+		m->id = sqlite3_column_int64(st, 0);
+		m->kind = col_text(st, 1, a);
+		m->created = sqlite3_column_int64(st, 2);
+		m->mail_from = col_text(st, 3, a);
+		m->subject = col_text(st, 4, a);
+		m->len = (size_t)sqlite3_column_int64(st, 5);
+		m->status = col_text(st, 6, a);
+		if (with_data) {
+			size_t n = (size_t)sqlite3_column_bytes(st, 7);
+			void *d = arena_alloc(a, n + 1);
+			if (n > 0)
+				memcpy(d, sqlite3_column_blob(st, 7), n);
+			((char *)d)[n] = '\0';
+			m->data = d;
+			m->len = n;
+		}
+		ret = gprep(g, "SELECT address FROM outgoing_rcpt WHERE outgoing = ? ORDER BY rowid",
+		            &rs, err);
+		if (ret != 0)
+			break;
+		sqlite3_bind_int64(rs, 1, m->id);
+		size_t rcap = 0;
+		const char **rcpts = NULL;
+		int r;
+		while ((r = step(g, rs, err)) == 1) {
+			if (m->nrcpts == rcap) {
+				rcap = rcap == 0 ? 4 : rcap * 2;
+				const char **n = arena_alloc(a, rcap * sizeof(*n));
+				if (m->nrcpts > 0)
+					memcpy(n, rcpts, m->nrcpts * sizeof(*n));
+				rcpts = n;
+			}
+			rcpts[m->nrcpts++] = col_text(rs, 0, a);
+		}
+		m->rcpts = rcpts;
+		sqlite3_finalize(rs);
+		rs = NULL;
+		if (r < 0) {
+			ret = -1;
+			break;
+		}
+	}
+out:
+	if (st != NULL)
+		sqlite3_finalize(st);
+	grollback(g);
+	pthread_mutex_unlock(&g->lock);
+	return ret < 0 ? -1 : 0;
+}
+
+int globaldb_dmarc_report_done(struct globaldb *g, const struct globaldb_dmarc_done *d,
+                               int64_t *outgoing_id_r, struct error *err)
+{
+	if (outgoing_id_r != NULL)
+		*outgoing_id_r = 0;
+	pthread_mutex_lock(&g->lock);
+	int ret = -1;
+	int64_t oid = 0;
+	sqlite3_stmt *st;
+	if (gexec(g, "BEGIN IMMEDIATE", err) != 0)
+		goto out;
+	if (gprep(g, "SELECT 1 FROM dmarc_report_out WHERE domain = ? AND period_begin = ?", &st,
+	          err) != 0)
+		goto fail;
+	bind_text(st, 1, d->domain);
+	sqlite3_bind_int64(st, 2, d->begin);
+	int exists = step(g, st, err);
+	sqlite3_finalize(st);
+	if (exists < 0)
+		goto fail;
+	if (!exists) {
+		if (d->msg != NULL && outgoing_insert(g, d->msg, &oid, err) != 0)
+			goto fail;
+		if (gprep(g, "INSERT INTO dmarc_report_out (domain, period_begin, period_end,"
+		          " report_id, created, outgoing, note) VALUES (?, ?, ?, ?, ?, ?, ?)", &st,
+		          err) != 0)
+			goto fail;
+		bind_text(st, 1, d->domain);
+		sqlite3_bind_int64(st, 2, d->begin);
+		sqlite3_bind_int64(st, 3, d->end);
+		bind_text(st, 4, d->report_id);
+		sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
+		if (oid > 0)
+			sqlite3_bind_int64(st, 6, oid);
+		bind_text(st, 7, d->note);
+		if (insert(g, st, NULL, err) != 0)
+			goto fail;
+	}
+	if (gprep(g, "DELETE FROM dmarc_eval WHERE policy_domain = ? AND evaluated >= ? AND"
+	          " evaluated < ? AND id <= ?", &st, err) != 0)
+		goto fail;
+	bind_text(st, 1, d->domain);
+	sqlite3_bind_int64(st, 2, d->begin);
+	sqlite3_bind_int64(st, 3, d->end);
+	sqlite3_bind_int64(st, 4, d->max_id);
+	if (grun(g, st, err) != 0 || gexec(g, "COMMIT", err) != 0)
+		goto fail;
+	ret = exists ? 0 : 1;
+	if (outgoing_id_r != NULL)
+		*outgoing_id_r = oid;
+	goto out;
+fail:
+	grollback(g);
+out:
 	pthread_mutex_unlock(&g->lock);
 	return ret;
 }

@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "reports/reports.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct globaldb;
@@ -93,5 +94,118 @@ int globaldb_tlsrpt_list(struct globaldb *db, const char *domain, int64_t from, 
 int globaldb_report_raw(struct globaldb *db, enum report_kind kind, int64_t id,
                         struct arena *a, const void **raw_r, size_t *len_r,
                         enum report_packing *packing_r, struct error *err);
+
+/* ---- outgoing DMARC aggregate reports (RFC 7489 §7.2) ---- */
+
+/* Evaluated messages, kept until the report of their period is composed
+ * (reports/aggregate.h), and the composed messages waiting for the outbound
+ * queue. Schema (version 2):
+ *
+ *  dmarc_eval      one row per evaluated message:
+ *    id, evaluated (seconds), policy_domain (NOCASE), p, sp, np, adkim, aspf,
+ *    pct, fo, ri (seconds), rua, source_ip, header_from, envelope_from,
+ *    envelope_to, disposition, dkim, spf, reasons, auth.
+ *    rua: the mailto addresses, separated by single spaces, each optionally
+ *         followed by "!BYTES" ("dmarc@example.com!10485760 x@y.example").
+ *    reasons: one line per reason, "TYPE" or "TYPE COMMENT" ('\n' between).
+ *    auth: one line per result: "dkim DOMAIN SELECTOR RESULT" or
+ *         "spf DOMAIN SCOPE RESULT" ('\n' between), "-" for an absent value.
+ *    Values never hold spaces or newlines (they are turned into '_'; a
+ *    reason comment may hold spaces).
+ *  dmarc_report_out one row per composed (policy domain, period): domain,
+ *    period_begin, period_end, report_id, created, outgoing (NULL when no
+ *    destination remained), note (why destinations were dropped);
+ *    UNIQUE (domain, period_begin): composition is idempotent.
+ *  outgoing        messages for the outbound queue: id, kind ("dmarc"),
+ *    created, mail_from, subject, size, message (BLOB, CRLF lines), status
+ *    ("waiting-for-queue").
+ *  outgoing_rcpt   outgoing (id), address: the envelope recipients.
+ */
+
+#include "reports/aggregate_eval.h"
+
+/* Status of a composed message until the outbound queue exists. */
+#define GLOBALDB_OUTGOING_WAITING "waiting-for-queue"
+
+/* Records one evaluated message (RFC 7489 §7.2). A message without mailto
+ * destinations (nrua 0) is not stored (returns 0). Destination addresses
+ * holding spaces or '!' are left out. ERR_INVALID without policy_domain,
+ * p, source_ip, header_from, disposition, dkim or spf. */
+int globaldb_dmarc_eval_add(struct globaldb *db, const struct globaldb_dmarc_eval *ev,
+                            struct error *err);
+
+/* A policy domain with stored evaluations: the oldest one's time, and the
+ * ri= of the newest (the domain's current wish). */
+struct globaldb_dmarc_pending {
+	const char *domain;
+	int64_t oldest;
+	uint32_t ri;
+};
+
+int globaldb_dmarc_pending(struct globaldb *db, struct arena *a,
+                           struct globaldb_dmarc_pending **list_r, size_t *n_r,
+                           struct error *err);
+
+/* One group of identical evaluations (everything of a report record alike). */
+struct globaldb_dmarc_group {
+	struct globaldb_dmarc_eval ev;   /* the record fields (policy fields unset) */
+	int64_t count;
+};
+
+/* The evaluations of domain (any case) in [begin, end), grouped by
+ * (source_ip, disposition, dkim, spf, reasons, header_from, envelope_from,
+ * envelope_to, auth) with their count, and in *policy_r the policy fields
+ * (domain, p.., ri, rua) of the newest of them. *max_id_r: the highest row
+ * id read (for globaldb_dmarc_report_done). *n_r 0 when there are none. */
+int globaldb_dmarc_groups(struct globaldb *db, const char *domain, int64_t begin, int64_t end,
+                          struct arena *a, struct globaldb_dmarc_eval *policy_r,
+                          struct globaldb_dmarc_group **groups_r, size_t *n_r,
+                          int64_t *max_id_r, struct error *err);
+
+/* Whether the report of (domain, begin) was composed: 1 yes, 0 no, -1. */
+int globaldb_dmarc_report_exists(struct globaldb *db, const char *domain, int64_t begin,
+                                 struct error *err);
+
+/* A message for the outbound queue. */
+struct globaldb_outgoing {
+	int64_t id;                      /* set by list */
+	const char *kind;                /* "dmarc" */
+	int64_t created;                 /* seconds; 0: now */
+	const char *mail_from;
+	const char **rcpts;
+	size_t nrcpts;
+	const char *subject;
+	const void *data;                /* the message, CRLF lines (list: only with data) */
+	size_t len;
+	const char *status;              /* NULL: GLOBALDB_OUTGOING_WAITING */
+};
+
+int globaldb_outgoing_add(struct globaldb *db, const struct globaldb_outgoing *m, int64_t *id_r,
+                          struct error *err);
+
+/* Outgoing messages with status (NULL: any), oldest first, at most
+ * GLOBALDB_LIST_MAX; data and len only when with_data. Everything in a. */
+int globaldb_outgoing_list(struct globaldb *db, const char *status, bool with_data,
+                           struct arena *a, struct globaldb_outgoing **list_r, size_t *n_r,
+                           struct error *err);
+
+/* A composed report. */
+struct globaldb_dmarc_done {
+	const char *domain;
+	int64_t begin, end;              /* the period, [begin, end) */
+	const char *report_id;
+	int64_t max_id;                  /* as globaldb_dmarc_groups gave it */
+	const char *note;                /* destinations dropped and why; may be NULL */
+	const struct globaldb_outgoing *msg;   /* NULL: no destination remained */
+};
+
+/* In one transaction: records the report of (domain, begin), adds its
+ * message, and deletes the evaluations of domain in [begin, end) with ids
+ * up to max_id. Returns 1, or 0 when the report of (domain, begin) existed
+ * already (no message added; the evaluations are deleted all the same, they
+ * belong to a reported period), or -1. *outgoing_id_r (may be NULL): the
+ * message's id, 0 without one. */
+int globaldb_dmarc_report_done(struct globaldb *db, const struct globaldb_dmarc_done *d,
+                               int64_t *outgoing_id_r, struct error *err);
 
 #endif
