@@ -21,6 +21,8 @@ packages=(
 	# tests: real SMTP peers (a private Postfix relay instance, swaks; swaks
 	# needs Net::SSLeay, one of its Recommends, for STARTTLS)
 	postfix swaks libnet-ssleay-perl
+	# tests: DKIM interop (opendkim-testmsg, opendkim-genkey)
+	opendkim-tools
 )
 
 missing=()

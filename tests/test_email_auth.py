@@ -6,9 +6,11 @@ import email.message
 import email.policy
 import gzip
 import sqlite3
+import subprocess
 
 import pytest
 
+from conftest import tern_bin
 from smtpfixture import RawSMTP, mbox_headers, message, serve, shared_dns, token, with_token
 from test_reports import DMARC_XML, TLSRPT_JSON
 
@@ -29,9 +31,39 @@ Accounts:
 """
 
 
+def dkim_key(directory):
+    """A new Ed25519 key made by `tern dkim gened25519`: (key file, TXT record)."""
+    key = directory / "dkim.pem"
+    p = subprocess.run([tern_bin(), "dkim", "gened25519"], capture_output=True, text=True,
+                       check=True)
+    key.write_text(p.stdout)
+    record = [l for l in p.stderr.splitlines() if l.startswith("v=DKIM1;")][0]
+    return key, record
+
+
 @pytest.fixture(scope="module")
-def srv():
+def dkim(tmp_path_factory):
+    return dkim_key(tmp_path_factory.mktemp("dkim"))
+
+
+@pytest.fixture(scope="module")
+def srv(dkim):
+    key, record = dkim
     dns = shared_dns()
+    # good.test: SPF, DKIM and DMARC all in order, with aggregate reports asked for
+    dns.add_zone("good.test.", {"@": ['TXT "v=spf1 ip4:127.0.0.1 -all"'],
+                                "s1._domainkey": [f'TXT "{record}"'],
+                                "_dmarc": ['TXT "v=DMARC1; p=reject; rua=mailto:dmarc@good.test"']})
+    # bank.test: p=reject, and this client is not allowed to send for it
+    dns.add_zone("bank.test.", {"@": ['TXT "v=spf1 ip4:192.0.2.1 -all"'],
+                                "_dmarc": ['TXT "v=DMARC1; p=reject"']})
+    # shop.test: the same with p=quarantine
+    dns.add_zone("shop.test.", {"@": ['TXT "v=spf1 ip4:192.0.2.1 -all"'],
+                                "_dmarc": ['TXT "v=DMARC1; p=quarantine"']})
+    # fwd.test: SPF fails (a forwarder), its DKIM signature carries DMARC
+    dns.add_zone("fwd.test.", {"@": ['TXT "v=spf1 ip4:192.0.2.1 -all"'],
+                               "s1._domainkey": [f'TXT "{record}"'],
+                               "_dmarc": ['TXT "v=DMARC1; p=reject"']})
     dns.add_zone("spfpass.test.", {"@": ['TXT "v=spf1 ip4:127.0.0.1 -all"']})
     dns.add_zone("spffail.test.", {"@": ['TXT "v=spf1 ip4:192.0.2.1 -all"']})
     dns.add_zone("spfhelo.test.", {"relay": ['TXT "v=spf1 a:relay.spfhelo.test -all"',
@@ -141,3 +173,78 @@ def test_reports_kept_in_tern_db(srv):
         "tlsrpt+gzip", "report.json.gz", tok))
     assert r.code == 250, r
     assert len(stored_reports(srv, "tlsrpt_report")) == 1
+
+
+def signed(msg, domain, key, tmp_path):
+    """msg with a DKIM signature of domain (selector s1) by `tern dkim sign`."""
+    f = tmp_path / "msg.eml"
+    f.write_bytes(msg)
+    p = subprocess.run([tern_bin(), "dkim", "sign", "-domain", domain, "-selector", "s1",
+                        "-key", str(key), str(f)], capture_output=True, check=True)
+    return p.stdout
+
+
+def send(srv, mail_from, msg):
+    with RawSMTP(srv.smtp_port) as c:
+        c.ehlo("relay.example.org")
+        c.expect(f"MAIL FROM:<{mail_from}>", 250)
+        c.expect("RCPT TO:<alice@example.test>", 250)
+        return c.data(msg)
+
+
+def test_dmarc_pass_spf_dkim(srv, dkim, tmp_path):
+    tok = token()
+    msg = signed(message(frm="news@good.test", subject=tok), "good.test", dkim[0], tmp_path)
+    r = send(srv, "bounces@good.test", msg)
+    assert r.code == 250, r
+    h, box = unfolded_headers(srv, tok)
+    assert "spf=pass smtp.mailfrom=bounces@good.test" in h, h
+    assert "dkim=pass header.d=good.test header.s=s1 header.a=ed25519-sha256" in h, h
+    assert "dmarc=pass (p=reject dis=none) header.from=good.test" in h, h
+    assert box == "Inbox"
+    # good.test asks for aggregate reports: the evaluation is recorded for them
+    rows = stored_reports(srv, "dmarc_eval")
+    assert any("good.test" in row for row in rows), rows
+
+
+def test_dmarc_reject(srv):
+    # forged From under p=reject: refused before anything is stored
+    tok = token()
+    r = send(srv, "ceo@bank.test", message(frm="ceo@bank.test", subject=tok))
+    assert r.code == 550 and r.lines[0].startswith("5.7.1"), r
+    assert "DMARC policy of bank.test says reject" in r.text, r
+    assert with_token(srv, "alice", tok) == []
+
+
+def test_dmarc_quarantine_goes_to_junk(srv):
+    tok = token()
+    r = send(srv, "offers@shop.test", message(frm="offers@shop.test", subject=tok))
+    assert r.code == 250, r
+    h, box = unfolded_headers(srv, tok)
+    assert box == "Junk", box
+    assert "dmarc=fail (p=quarantine dis=quarantine) header.from=shop.test" in h, h
+
+
+def test_dmarc_pass_by_dkim_when_spf_fails(srv, dkim, tmp_path):
+    # a forwarded message: SPF fails for the forwarder's address, the
+    # original DKIM signature still aligns with From
+    tok = token()
+    msg = signed(message(frm="alerts@fwd.test", subject=tok), "fwd.test", dkim[0], tmp_path)
+    r = send(srv, "alerts@fwd.test", msg)
+    assert r.code == 250, r
+    h, box = unfolded_headers(srv, tok)
+    assert "spf=fail" in h and "dkim=pass header.d=fwd.test" in h, h
+    assert "dmarc=pass" in h and box == "Inbox", h
+
+
+def test_dkim_broken_signature(srv, dkim, tmp_path):
+    # a signature that no longer matches the body fails DKIM, and with SPF
+    # passing DMARC still passes
+    tok = token()
+    msg = signed(message(frm="news@good.test", subject=tok), "good.test", dkim[0], tmp_path)
+    msg = msg.replace(b"Hello.", b"Hellx.")
+    r = send(srv, "bounces@good.test", msg)
+    assert r.code == 250, r
+    h, box = unfolded_headers(srv, tok)
+    assert "dkim=fail" in h and "header.d=good.test" in h, h
+    assert "dmarc=pass" in h, h

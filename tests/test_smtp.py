@@ -632,8 +632,8 @@ def test_received_and_authentication_results(srv):
     # iprev (RFC 8601 §3): 127.0.0.1 is localhost and back for tern's resolver;
     # example.org publishes no SPF record in the test DNS
     assert ("\nAuthentication-Results: mail.example.test; iprev=pass (localhost)\n"
-            "\tpolicy.iprev=127.0.0.1; spf=none smtp.mailfrom=sender@example.org\n"
-            ) in "\n" + h + "\n", h
+            "\tpolicy.iprev=127.0.0.1; spf=none smtp.mailfrom=sender@example.org;\n"
+            "\tdkim=none; dmarc=none header.from=example.org\n") in "\n" + h + "\n", h
     assert "\nReceived-SPF: none (mail.example.test: " in "\n" + h, h
     # the trace headers come first, the message's own after them
     assert h.index("Authentication-Results:") < h.index("From:")

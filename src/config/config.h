@@ -84,11 +84,26 @@ struct config_static {
 
 /* ---- domains.conf ---- */
 
+/* A DKIM key of a domain (RFC 6376), published at NAME._domainkey.DOMAIN. */
+struct config_dkim_selector {
+	const char *name;                 /* map key: the selector */
+	const char *private_key_file;     /* PEM, PKCS#8 or PKCS#1; absolute after load */
+	const char *algorithm;            /* "rsa-sha256", "ed25519-sha256"; NULL: from the key */
+};
+
+struct config_dkim {
+	struct config_dkim_selector *selectors;
+	size_t nselectors;
+	const char **sign;                /* selectors to sign outgoing mail with, each in selectors */
+	size_t nsign;
+};
+
 struct config_domain {
 	const char *name;                 /* map key: the domain, lower case, A-labels */
 	const char *description;
 	const char *localpart_catchall_separator;  /* e.g. "+": a+tag@ goes to a@; NULL: none */
 	bool localpart_case_sensitive;
+	struct config_dkim dkim;          /* DKIM keys and signing */
 };
 
 struct config_header_regexp {

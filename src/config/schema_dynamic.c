@@ -110,6 +110,82 @@ static const char *check_separator(const struct schema_env *env, const char *in,
 	return NULL;
 }
 
+/* ---- Domains.DOMAIN.DKIM ---- */
+
+/* A selector (RFC 6376 §3.1): dot-separated labels of letters, digits, '-'
+ * and '_', as they appear in SELECTOR._domainkey.DOMAIN. */
+static const char *check_dkim_selector(const struct schema_env *env, const char *in,
+                                       const char **out_r)
+{
+	size_t n = strlen(in);
+	bool ok = n >= 1 && n <= 63 && in[0] != '.' && in[n - 1] != '.' && strstr(in, "..") == NULL;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)in[i]) || strchr(".-_", in[i]) != NULL;
+	if (!ok)
+		return arena_printf(env->arena, "%s is not a DKIM selector (labels of letters, "
+		                    "digits, '-' and '_')", schema_quote(env->arena, in));
+	*out_r = in;
+	return NULL;
+}
+
+/* A Sign item names a selector of the same domain: the domain being parsed
+ * is the last one of Domains (walk.c bumps the count first), and Selectors
+ * comes before Sign in the table. */
+static const char *check_dkim_sign(const struct schema_env *env, const char *in,
+                                   const char **out_r)
+{
+	const struct config_dynamic *dyn = env->root;
+	const struct config_dkim *dkim = &dyn->domains[dyn->ndomains - 1].dkim;
+	for (size_t i = 0; i < dkim->nselectors; i++)
+		if (strcmp(dkim->selectors[i].name, in) == 0) {
+			*out_r = dkim->selectors[i].name;
+			return NULL;
+		}
+	return arena_printf(env->arena, "unknown selector %s (not in DKIM.Selectors)",
+	                    schema_quote(env->arena, in));
+}
+
+static const char *const dkim_algorithms[] = { "rsa-sha256", "ed25519-sha256", NULL };
+
+static const struct schema_field dkim_selector_fields[] = {
+	{ .name = "PrivateKeyFile", .type = SCHEMA_STRING,
+	  .offset = offsetof(struct config_dkim_selector, private_key_file),
+	  .flags = SCHEMA_REQUIRED, .check = schema_check_file,
+	  .doc = "PEM private key (PKCS#8), RSA or Ed25519; relative to the config directory.",
+	  .example = "dkim/2024a._domainkey.example.com.ed25519.pem" },
+	{ .name = "Algorithm", .type = SCHEMA_ENUM,
+	  .offset = offsetof(struct config_dkim_selector, algorithm), .allowed = dkim_algorithms,
+	  .doc = "Signing algorithm; by default the one the key is for.",
+	  .example = "ed25519-sha256" },
+};
+
+static const struct schema dkim_selector_schema = {
+	.name = "DKIM selector", .key_name = "selector",
+	.size = sizeof(struct config_dkim_selector),
+	.key_offset = offsetof(struct config_dkim_selector, name),
+	.fields = SCHEMA_FIELDS(dkim_selector_fields),
+};
+
+static const struct schema_field dkim_fields[] = {
+	{ .name = "Selectors", .type = SCHEMA_MAP,
+	  .offset = offsetof(struct config_dkim, selectors),
+	  .count_offset = offsetof(struct config_dkim, nselectors),
+	  .sub = &dkim_selector_schema, .check = check_dkim_selector, .max = 32,
+	  .doc = "Keys, by selector: each is published at SELECTOR._domainkey.DOMAIN.",
+	  .example = "2024a" },
+	{ .name = "Sign", .type = SCHEMA_LIST,
+	  .offset = offsetof(struct config_dkim, sign),
+	  .count_offset = offsetof(struct config_dkim, nsign),
+	  .check = check_dkim_sign, .max = 8,
+	  .doc = "Selectors that sign outgoing mail, one DKIM-Signature each.",
+	  .example = "2024a" },
+};
+
+static const struct schema dkim_schema = {
+	.name = "DKIM settings", .size = sizeof(struct config_dkim),
+	.fields = SCHEMA_FIELDS(dkim_fields),
+};
+
 /* ---- Domains.DOMAIN ---- */
 
 static const struct schema_field domain_fields[] = {
@@ -124,6 +200,10 @@ static const struct schema_field domain_fields[] = {
 	{ .name = "LocalpartCaseSensitive", .type = SCHEMA_BOOL,
 	  .offset = offsetof(struct config_domain, localpart_case_sensitive), .def = "false",
 	  .doc = "Whether Alice@ and alice@ are different addresses." },
+	{ .name = "DKIM", .type = SCHEMA_STRUCT,
+	  .offset = offsetof(struct config_domain, dkim), .sub = &dkim_schema,
+	  .flags = SCHEMA_EXAMPLE_OFF,
+	  .doc = "DKIM signing keys (RFC 6376); `tern dkim gened25519` makes one." },
 };
 
 static const struct schema domain_schema = {

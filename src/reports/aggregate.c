@@ -62,7 +62,7 @@ static int w_end(xmlTextWriterPtr w)
 	return xmlTextWriterEndElement(w) < 0 ? -1 : 0;
 }
 
-static int w_record(xmlTextWriterPtr w, const struct dmarc_record *x)
+static int w_record(xmlTextWriterPtr w, const struct dmarcrpt_record *x)
 {
 	int r = w_start(w, "record") | w_start(w, "row") | w_el(w, "source_ip", x->source_ip) |
 	        w_int(w, "count", x->count) | w_start(w, "policy_evaluated") |
@@ -185,7 +185,7 @@ int reports_dmarc_build(const struct reports_sender *s, const struct globaldb_dm
 	d->n_records = ngroups;
 	for (size_t i = 0; i < ngroups; i++) {
 		const struct globaldb_dmarc_eval *e = &groups[i].ev;
-		struct dmarc_record *x = &d->records[i];
+		struct dmarcrpt_record *x = &d->records[i];
 		memset(x, 0, sizeof(*x));
 		x->source_ip = e->source_ip;
 		x->count = groups[i].count;

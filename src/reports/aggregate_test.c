@@ -283,7 +283,7 @@ static void test_destinations(void **state)
 static void test_xml_escape_and_hook(void **state)
 {
 	struct fx *f = *state;
-	struct dmarc_record rec = {.source_ip = "192.0.2.1", .count = 7, .disposition = "none",
+	struct dmarcrpt_record rec = {.source_ip = "192.0.2.1", .count = 7, .disposition = "none",
 	                           .dkim = "fail", .spf = "pass", .header_from = "a<b>&.example"};
 	struct dmarc_spf_result spf = {"a.example", NULL, "pass"};
 	rec.spf_results = &spf;

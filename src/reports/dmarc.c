@@ -43,7 +43,7 @@ struct dp {
 	bool text_long;
 	size_t cap_records, cap_reasons, cap_dkim, cap_spf, cap_errors;
 	bool seen_metadata, seen_policy, seen_range;
-	struct dmarc_record *rec;       /* the record being read */
+	struct dmarcrpt_record *rec;       /* the record being read */
 	struct dmarc_reason *reason;
 	struct dmarc_dkim_result *dkim;
 	struct dmarc_spf_result *spf;
@@ -158,21 +158,21 @@ static int start_container(struct dp *d, const char *path)
 	} else if (strcmp(path, "record/identifiers") == 0) {
 		d->rec_ids = true;
 	} else if (strcmp(path, "record/row/policy_evaluated/reason") == 0) {
-		struct dmarc_record *r = d->rec;
+		struct dmarcrpt_record *r = d->rec;
 		if (r->n_reasons + r->n_dkim + r->n_spf >= REPORTS_ITEMS_MAX)
 			return dp_fail(d, ERR_LIMIT, "record %zu: more than %d results and reasons",
 			               record_no(d), REPORTS_ITEMS_MAX);
 		d->reason = rpt_push(d->a, (void **)&r->reasons, &r->n_reasons, &d->cap_reasons,
 		                     sizeof(*r->reasons));
 	} else if (strcmp(path, "record/auth_results/dkim") == 0) {
-		struct dmarc_record *r = d->rec;
+		struct dmarcrpt_record *r = d->rec;
 		if (r->n_reasons + r->n_dkim + r->n_spf >= REPORTS_ITEMS_MAX)
 			return dp_fail(d, ERR_LIMIT, "record %zu: more than %d results and reasons",
 			               record_no(d), REPORTS_ITEMS_MAX);
 		d->dkim = rpt_push(d->a, (void **)&r->dkim_results, &r->n_dkim, &d->cap_dkim,
 		                   sizeof(*r->dkim_results));
 	} else if (strcmp(path, "record/auth_results/spf") == 0) {
-		struct dmarc_record *r = d->rec;
+		struct dmarcrpt_record *r = d->rec;
 		if (r->n_reasons + r->n_dkim + r->n_spf >= REPORTS_ITEMS_MAX)
 			return dp_fail(d, ERR_LIMIT, "record %zu: more than %d results and reasons",
 			               record_no(d), REPORTS_ITEMS_MAX);
@@ -205,7 +205,7 @@ static int end_container(struct dp *d, const char *path)
 		if (o->p == NULL)
 			return dp_fail(d, ERR_INVALID, "policy_published/p missing");
 	} else if (strcmp(path, "record") == 0) {
-		struct dmarc_record *r = d->rec;
+		struct dmarcrpt_record *r = d->rec;
 		size_t no = record_no(d);
 		const char *missing = NULL;
 		if (!d->rec_row)
@@ -271,7 +271,7 @@ static int end_leaf(struct dp *d, const char *path)
 		return dp_fail(d, ERR_LIMIT, "%s: value longer than %d bytes", path,
 		               REPORTS_VALUE_MAX);
 	const char *v = leaf_text(d);
-	struct dmarc_record *r = d->rec;
+	struct dmarcrpt_record *r = d->rec;
 	int64_t n;
 #define IS(p) (strcmp(path, (p)) == 0)
 	if (IS("version"))

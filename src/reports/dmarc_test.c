@@ -70,7 +70,7 @@ static void test_google(void **state)
 	assert_null(d.fo);
 	assert_int_equal(d.pct, 100);
 	assert_int_equal(d.n_records, 2);
-	const struct dmarc_record *r = &d.records[0];
+	const struct dmarcrpt_record *r = &d.records[0];
 	assert_string_equal(r->source_ip, "203.0.113.25");
 	assert_int_equal(r->count, 42);
 	assert_string_equal(r->disposition, "none");
@@ -105,7 +105,7 @@ static void test_microsoft(void **state)
 	assert_string_equal(d.fo, "1");
 	assert_int_equal(d.pct, 50);
 	assert_int_equal(d.n_records, 1);
-	const struct dmarc_record *r = &d.records[0];
+	const struct dmarcrpt_record *r = &d.records[0];
 	assert_int_equal(r->n_reasons, 1);
 	assert_string_equal(r->reasons[0].type, "forwarded");
 	assert_string_equal(r->reasons[0].comment, "mailing list & forwarder");

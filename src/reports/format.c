@@ -55,7 +55,7 @@ static int text_dmarc(const struct dmarc_report *d, struct buf *o)
 		r |= buf_appendf(o, " fo=%s", d->fo);
 	r |= buf_appendf(o, "\nrecords:       %zu\n", d->n_records);
 	for (size_t i = 0; i < d->n_records; i++) {
-		const struct dmarc_record *x = &d->records[i];
+		const struct dmarcrpt_record *x = &d->records[i];
 		r |= buf_appendf(o, "\n  source %s: %lld message%s, disposition %s, dkim %s, spf %s\n",
 		                 or_dash(x->source_ip), (long long)x->count, x->count == 1 ? "" : "s",
 		                 or_dash(x->disposition), or_dash(x->dkim), or_dash(x->spf));
@@ -191,7 +191,7 @@ static json_t *json_dmarc(const struct dmarc_report *d)
 	json_object_set_new(root, "policy_published", pp);
 	json_t *recs = json_array();
 	for (size_t i = 0; i < d->n_records; i++) {
-		const struct dmarc_record *x = &d->records[i];
+		const struct dmarcrpt_record *x = &d->records[i];
 		json_t *rec = json_object(), *row = json_object(), *pe = json_object();
 		set_str(row, "source_ip", x->source_ip);
 		set_int(row, "count", x->count);

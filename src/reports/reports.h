@@ -80,7 +80,7 @@ struct dmarc_spf_result {           /* SPFAuthResultType */
 	                                   temperror, permerror */
 };
 
-struct dmarc_record {
+struct dmarcrpt_record {
 	/* row */
 	const char *source_ip;
 	int64_t count;
@@ -119,7 +119,7 @@ struct dmarc_report {
 	const char *np;                 /* RFC 9091 / DMARCbis */
 	const char *fo;
 	int pct;                        /* 0..100; -1 when absent */
-	struct dmarc_record *records;
+	struct dmarcrpt_record *records;
 	size_t n_records;
 };
 

@@ -8,6 +8,8 @@
 #define TERN_SMTPSERVER_AUTHCHECK_H
 
 #include "authres/authres.h"
+#include "dmarc/dmarc.h"
+#include "reports/aggregate_eval.h"
 #include "smtpserver/smtpserver.h"
 
 struct arena;
@@ -32,6 +34,12 @@ struct authcheck {
 	/* for the store's delivery record: "pass", "fail", ... or NULL */
 	const char *spf, *dkim, *dmarc;
 	const char *received_spf;       /* the Received-SPF field (RFC 7208 §9.1), or NULL */
+	bool have_dmarc;                /* dmarc_eval holds an evaluation */
+	struct dmarc_eval dmarc_eval;
+	/* What an outgoing aggregate report records of this message (RFC 7489
+	 * §7.2), when the From domain asks for reports (rua=). */
+	bool have_report_eval;
+	struct globaldb_dmarc_eval report_eval;
 };
 
 /* Checks the message m (parsed from msg's head) received in t. Strings live

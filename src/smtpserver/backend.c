@@ -608,6 +608,19 @@ static int remove_forged_results(const struct smtpserver_txn *t, struct smtpserv
 	return -1;
 }
 
+/* Every DMARC evaluation of a domain that asks for aggregate reports is
+ * recorded for them (RFC 7489 §7.2), whatever happens to the message. */
+static void record_dmarc_eval(struct smtp_backend *b, const struct authcheck *ac)
+{
+	struct error e;
+	if (!ac->have_report_eval || b->globaldb == NULL ||
+	    globaldb_dmarc_eval_add(b->globaldb, &ac->report_eval, &e) == 0)
+		return;
+	struct log_line *l = log_begin(LOG_ERROR, "smtpserver", "recording a DMARC evaluation failed");
+	log_error_value(l, &e);
+	log_end(l);
+}
+
 static void deliver_hook(void *ctx, const struct smtpserver_txn *t, const char *received,
                          struct smtpserver_spool *msg, struct smtpserver_reply *reply)
 {
@@ -628,6 +641,7 @@ static void deliver_hook(void *ctx, const struct smtpserver_txn *t, const char *
 	if (t->mode == SMTPSERVER_RECEIVE) {
 		authcheck_run(b->resolver, t, p.m, msg, a, &ac);
 		authcheck_header(&added, t->hostname, &ac);
+		record_dmarc_eval(b, &ac);
 		if (ac.verdict == AUTHCHECK_REJECT) {
 			*reply = ac.reply;
 			ok = false;

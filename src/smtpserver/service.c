@@ -15,12 +15,14 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/tls.h"
+#include "reports/aggregate.h"
 #include "store/globaldb.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,10 @@ struct entry {
 	const char *name;             /* "smtp", "submission", "submissions" */
 };
 
+/* Outgoing DMARC aggregate reports are composed this often (RFC 7489 §7.2:
+ * periods are whole hours at least). */
+#define REPORTS_EVERY_S 3600
+
 struct smtp_services {
 	struct smtp_backend backend;
 	struct smtpserver_limits limits;
@@ -59,6 +65,14 @@ struct smtp_services {
 	char spool_dir[PATH_MAX];
 	unsigned char secret[32];
 	bool pedantic;
+	/* the thread composing DMARC aggregate reports */
+	pthread_t reporter;
+	bool reporter_running, stopping;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char report_from[300];
+	const char *hostname;
+	struct dns_resolver *resolver;
 };
 
 static void handle(void *ctx, const struct listener_conn *lc)
@@ -164,6 +178,12 @@ int smtp_services_bind(const struct config *cfg, const struct smtp_services_opts
 	if (s == NULL)
 		abort();
 	smtp_backend_init(&s->backend, cfg->st.data_dir, opts->localserve);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->hostname = cfg->st.hostname;
+	s->resolver = opts->localserve ? NULL : opts->resolver;
+	/* RFC 7489 §7.2: reports come from an address that can take replies */
+	snprintf(s->report_from, sizeof(s->report_from), "postmaster@%s", cfg->st.hostname);
 	s->backend.resolver = opts->localserve ? NULL : opts->resolver;
 	s->pedantic = opts->pedantic;
 	snprintf(s->spool_dir, sizeof(s->spool_dir), "%s/tmp", cfg->st.data_dir);
@@ -203,6 +223,60 @@ static int load_secret(struct smtp_services *s, const char *data_dir, struct err
 	return file_write_atomic(path, s->secret, sizeof(s->secret), 0600, e);
 }
 
+static void compose_reports(struct smtp_services *s)
+{
+	struct reports_sender sender = {.org_name = s->hostname, .from = s->report_from,
+	                                .hostname = s->hostname};
+	struct error e;
+	if (reports_dmarc_compose_due(s->backend.globaldb, s->resolver, &sender, time(NULL), &e) != 0) {
+		struct log_line *l = log_begin(LOG_ERROR, "smtpserver", "composing DMARC reports failed");
+		log_error_value(l, &e);
+		log_end(l);
+	}
+}
+
+/* Composes due DMARC aggregate reports now and every REPORTS_EVERY_S until
+ * the services stop. */
+static void *reporter_main(void *arg)
+{
+	struct smtp_services *s = arg;
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		compose_reports(s);
+		pthread_mutex_lock(&s->mu);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += REPORTS_EVERY_S;
+		while (!s->stopping && pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int start_reporter(struct smtp_services *s, struct error *e)
+{
+	if (s->backend.globaldb == NULL || s->resolver == NULL)
+		return 0;
+	int r = pthread_create(&s->reporter, NULL, reporter_main, s);
+	if (r != 0)
+		return error_errno(e, r, "cannot start the DMARC report thread");
+	s->reporter_running = true;
+	return 0;
+}
+
+static void stop_reporter(struct smtp_services *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->reporter_running)
+		pthread_join(s->reporter, NULL);
+	s->reporter_running = false;
+}
+
 int smtp_services_start(struct smtp_services *s, struct error *e)
 {
 	if (s->n == 0)
@@ -211,6 +285,8 @@ int smtp_services_start(struct smtp_services *s, struct error *e)
 		return -1;
 	if (!s->backend.localserve && globaldb_open(s->backend.data_dir, &s->backend.globaldb, e) != 0)
 		return error_prefix(e, "tern.db");
+	if (start_reporter(s, e) != 0)
+		return -1;
 	for (size_t i = 0; i < s->n; i++) {
 		struct entry *en = &s->entries[i];
 		struct listener_opts o = {.name = en->name, .limit = en->limit, .busy_reply = BUSY_REPLY,
@@ -233,6 +309,7 @@ void smtp_services_stop(struct smtp_services **sp, unsigned grace_ms)
 	struct smtp_services *s = *sp;
 	if (s == NULL)
 		return;
+	stop_reporter(s);
 	for (size_t i = 0; i < s->n; i++)
 		if (s->entries[i].listener != NULL)
 			listener_shutdown(s->entries[i].listener);
@@ -257,6 +334,8 @@ void smtp_services_stop(struct smtp_services **sp, unsigned grace_ms)
 	free(s->tls);
 	free(s->connlimits);
 	free(s->entries);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
 	free(s);
 	*sp = NULL;
 }

@@ -372,7 +372,7 @@ static int add_dmarc(struct globaldb *g, const struct report *rep, int64_t recei
 			return -1;
 	}
 	for (size_t i = 0; i < d->n_records; i++) {
-		const struct dmarc_record *x = &d->records[i];
+		const struct dmarcrpt_record *x = &d->records[i];
 		if (gprep(g, "INSERT INTO dmarc_record (report, source_ip, count, disposition, dkim,"
 		          " spf, header_from, envelope_from, envelope_to)"
 		          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err) != 0)
@@ -602,7 +602,7 @@ static int load_dmarc_records(struct globaldb *g, int64_t id, struct arena *a,
 	sqlite3_bind_int64(st, 1, id);
 	int64_t *ids = arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof(*ids));
 	while (d->n_records < (size_t)n && (r = step(g, st, err)) == 1) {
-		struct dmarc_record *x = &d->records[d->n_records];
+		struct dmarcrpt_record *x = &d->records[d->n_records];
 		ids[d->n_records++] = sqlite3_column_int64(st, 0);
 		x->source_ip = col_text(st, 1, a);
 		x->count = sqlite3_column_int64(st, 2);
@@ -617,7 +617,7 @@ static int load_dmarc_records(struct globaldb *g, int64_t id, struct arena *a,
 	if (r < 0)
 		return -1;
 	for (size_t i = 0; i < d->n_records; i++) {
-		struct dmarc_record *x = &d->records[i];
+		struct dmarcrpt_record *x = &d->records[i];
 		size_t cr = 0, cd = 0, cs = 0;
 		if (gprep(g, "SELECT type, comment FROM dmarc_reason WHERE record = ? ORDER BY rowid",
 		          &st, err))

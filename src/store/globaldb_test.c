@@ -53,7 +53,7 @@ static struct dmarc_dkim_result dkim1[] = {{"example.org", "sel1", "pass", NULL}
                                            {"other.example", "s2", "fail", "bad sig"}};
 static struct dmarc_spf_result spf1[] = {{"example.org", "mfrom", "pass"}};
 static struct dmarc_reason reason1[] = {{"forwarded", "list"}};
-static struct dmarc_record records1[] = {
+static struct dmarcrpt_record records1[] = {
 	{"192.0.2.1", 10, "none", "pass", "pass", NULL, 0, "example.org", "example.org", NULL,
 	 dkim1, 2, spf1, 1},
 	{"2001:db8::1", 2, "reject", "fail", "fail", reason1, 1, "example.org", NULL, "rcpt.example",
