@@ -181,3 +181,29 @@ def test_outgoing_message_flag(world, dns, tmp_path):
     p = subprocess.run([tern_bin(), "-config", str(config), "dmarc", "outgoing", "-message",
                         it["id"]], capture_output=True, check=True, timeout=60)
     assert p.stdout == stored(db, int(it["id"]))
+
+
+def test_report_dkim_signed(world, dns, tmp_path):
+    # RFC 7489 §7.2.1.1: with DKIM.Sign selectors for the reporting domain
+    # (our Hostname's), reports are signed; the signature verifies.
+    config, db = world
+    p = subprocess.run([tern_bin(), "dkim", "gened25519"], capture_output=True, text=True,
+                       check=True)
+    key = config.parent / "dkim.pem"
+    key.write_text(p.stdout)
+    record = [l for l in p.stderr.splitlines() if l.startswith("v=DKIM1;")][0]
+    (config.parent / "domains.conf").write_text(
+        "Domains:\n  tern.test:\n    DKIM:\n      Selectors:\n        r1:\n"
+        "          PrivateKeyFile: dkim.pem\n      Sign: [r1]\n")
+    dns.add_zone("tern.test.", {"r1._domainkey.mail": [f'TXT "{record}"'],
+                                "r1._domainkey": [f'TXT "{record}"']})
+    anchor = dnsfixture.write_unrelated_trust_anchor(tmp_path / "anchor")
+    add_rows(db, [row(T0 + 5, "192.0.2.1")])
+    compose(config, dns, anchor, T0 + DAY)
+    (it,) = outgoing(config)
+    msg = stored(db, int(it["id"]))
+    assert msg.startswith(b"DKIM-Signature:") or b"\nDKIM-Signature:" in msg.split(b"\r\n\r\n")[0]
+    f = tmp_path / "report.eml"
+    f.write_bytes(msg)
+    v = run_tern("dkim", "verify", "-server", dns.addr, "-trust-anchor", anchor, str(f), check=0)
+    assert "dkim=pass" in v.stdout and "header.d=tern.test" in v.stdout, v.stdout + v.stderr

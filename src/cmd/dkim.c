@@ -229,34 +229,10 @@ static int config_signers(struct cmd_ctx *ctx, struct arena *a, const char *msg,
 		cmd_fail(c, "message has no From address with a domain");
 	} else if (d == NULL) {
 		cmd_fail(c, "From domain %s is not configured", domain);
-	} else if (d->dkim.nsign == 0) {
-		cmd_fail(c, "domain %s has no DKIM.Sign selectors", domain);
+	} else if (dkim_signers_for_domain(d, a, signers_r, n_r, &err) != 0) {
+		cmd_fail(c, "%s", err.msg);
 	} else {
-		struct dkim_signer *s = arena_alloc(a, d->dkim.nsign * sizeof(*s));
 		r = CMD_OK;
-		for (size_t i = 0; i < d->dkim.nsign && r == CMD_OK; i++) {
-			const struct config_dkim_selector *sel = NULL;
-			for (size_t k = 0; k < d->dkim.nselectors; k++)
-				if (strcmp(d->dkim.selectors[k].name, d->dkim.sign[i]) == 0)
-					sel = &d->dkim.selectors[k];
-			struct dkim_private_key *key = NULL;
-			if (sel == NULL) {      /* config.c checks Sign against Selectors */
-				r = cmd_fail(c, "unknown selector %s", d->dkim.sign[i]);
-				break;
-			}
-			if (dkim_private_key_load(sel->private_key_file, &key, &err) < 0) {
-				r = cmd_fail(c, "%s", err.msg);
-				break;
-			}
-			s[i] = (struct dkim_signer){.domain = arena_strdup(a, d->name),
-			                            .selector = arena_strdup(a, sel->name), .key = key};
-			*n_r = i + 1;
-			if (sel->algorithm != NULL &&
-			    strcmp(sel->algorithm, dkim_private_key_algorithm(key)) != 0)
-				r = cmd_fail(c, "selector %s: Algorithm %s does not fit its %s key",
-				             sel->name, sel->algorithm, dkim_private_key_algorithm(key));
-		}
-		*signers_r = s;
 	}
 	config_release(&cfg);
 	return r;
@@ -315,10 +291,7 @@ static int run_sign(struct cmd_ctx *ctx, int argc, char **argv)
 		if (fflush(stdout) != 0)
 			r = cmd_fail(c, "writing: %s", strerror(errno));
 	}
-	for (size_t i = 0; i < nsigners; i++) {
-		struct dkim_private_key *k = (struct dkim_private_key *)signers[i].key;
-		dkim_private_key_free(&k);
-	}
+	dkim_signers_free(signers, nsigners);
 	buf_free(&out);
 	buf_free(&msg);
 	arena_free(&a);

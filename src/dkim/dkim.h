@@ -313,4 +313,22 @@ int dkim_taglist_parse(struct arena *a, const char *s, size_t n, struct dkim_tag
 long dkim_base64_decode(struct arena *a, const char *s, size_t n, unsigned char **out_r,
                         char **text_r);
 
+/* ---- configured signers (signers.c) ---- */
+
+struct config_domain;
+
+/* The signers of a configured domain: one per selector of its DKIM.Sign,
+ * keys loaded (free them with dkim_signers_free, also after an error: *n_r
+ * counts the loaded ones). ERR_NOTFOUND when the domain signs with none. */
+int dkim_signers_for_domain(const struct config_domain *d, struct arena *a,
+                            struct dkim_signer **signers_r, size_t *n_r, struct error *err);
+void dkim_signers_free(struct dkim_signer *s, size_t n);
+
+/* Signs msg for domain, or the nearest parent domain configured in cfg,
+ * with its DKIM.Sign selectors, appending the fields to out; does nothing
+ * (returns 0) when that domain signs with none. Returns 0, or -1 with err. */
+struct config;
+int dkim_sign_for(const struct config *cfg, const char *domain, const char *msg, size_t len,
+                  struct buf *out, struct error *err);
+
 #endif

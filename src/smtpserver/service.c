@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/tls.h"
+#include "dkim/dkim.h"
 #include "reports/aggregate.h"
 #include "store/globaldb.h"
 
@@ -223,10 +224,22 @@ static int load_secret(struct smtp_services *s, const char *data_dir, struct err
 	return file_write_atomic(path, s->secret, sizeof(s->secret), 0600, e);
 }
 
+/* RFC 7489 §7.2.1.1: reports should be DKIM-signed; with the DKIM.Sign
+ * selectors of the From domain (or the nearest configured parent) when it
+ * has any, else they go unsigned. */
+static int sign_report(void *arg, const char *from_domain, const char *msg, size_t len,
+                       struct buf *hdr, struct error *err)
+{
+	struct config *cfg = config_acquire();
+	int r = dkim_sign_for(cfg, from_domain, msg, len, hdr, err);
+	config_release(&cfg);
+	return r;
+}
+
 static void compose_reports(struct smtp_services *s)
 {
 	struct reports_sender sender = {.org_name = s->hostname, .from = s->report_from,
-	                                .hostname = s->hostname};
+	                                .hostname = s->hostname, .sign = sign_report};
 	struct error e;
 	if (reports_dmarc_compose_due(s->backend.globaldb, s->resolver, &sender, time(NULL), &e) != 0) {
 		struct log_line *l = log_begin(LOG_ERROR, "smtpserver", "composing DMARC reports failed");
