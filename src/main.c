@@ -28,6 +28,7 @@ const struct cmd *const cmd_table[] = {
 	&cmd_tlsrpt_parsereportmsg,
 	&cmd_spf_check,
 	&cmd_dkim_gened25519, &cmd_dkim_genrsa, &cmd_dkim_txt, &cmd_dkim_verify, &cmd_dkim_sign,
+	&cmd_arc_verify, &cmd_arc_sign,
 	&cmd_account_add,
 	&cmd_account_rm,
 	&cmd_account_list,

@@ -248,3 +248,30 @@ def test_dkim_broken_signature(srv, dkim, tmp_path):
     h, box = unfolded_headers(srv, tok)
     assert "dkim=fail" in h and "header.d=good.test" in h, h
     assert "dmarc=pass" in h, h
+
+
+def test_arc_sealed_by_forwarder(srv, dkim, tmp_path):
+    # A forwarder (good.test) sealed the message with ARC (RFC 8617): the
+    # chain verifies and is recorded with header.oldest-pass.
+    tok = token()
+    f = tmp_path / "fwd.eml"
+    f.write_bytes(message(frm="someone@elsewhere.test", subject=tok))
+    p = subprocess.run([tern_bin(), "arc", "sign", "-domain", "good.test", "-selector", "s1",
+                        "-key", str(dkim[0]), "-authserv-id", "lists.good.test",
+                        "-ar", "spf=pass smtp.mailfrom=someone@elsewhere.test", str(f)],
+                       capture_output=True, check=True)
+    # `tern arc sign` prints the ARC set to put in front of the message
+    r = send(srv, "bounces@good.test", p.stdout + f.read_bytes())
+    assert r.code == 250, r
+    h, box = unfolded_headers(srv, tok)
+    assert "arc=pass (i=1) header.oldest-pass=0 smtp.remote-ip=127.0.0.1" in h, h
+    # a seal that no longer matches fails the chain
+    tok = token()
+    f.write_bytes(message(frm="someone@elsewhere.test", subject=tok))
+    p = subprocess.run([tern_bin(), "arc", "sign", "-domain", "good.test", "-selector", "s1",
+                        "-key", str(dkim[0]), "-authserv-id", "lists.good.test", str(f)],
+                       capture_output=True, check=True)
+    r = send(srv, "bounces@good.test", p.stdout + f.read_bytes().replace(b"Hello.", b"Hellx."))
+    assert r.code == 250, r
+    h, box = unfolded_headers(srv, tok)
+    assert "arc=fail" in h, h

@@ -633,7 +633,7 @@ def test_received_and_authentication_results(srv):
     # example.org publishes no SPF record in the test DNS
     assert ("\nAuthentication-Results: mail.example.test; iprev=pass (localhost)\n"
             "\tpolicy.iprev=127.0.0.1; spf=none smtp.mailfrom=sender@example.org;\n"
-            "\tdkim=none; dmarc=none header.from=example.org\n") in "\n" + h + "\n", h
+            "\tdkim=none; arc=none; dmarc=none header.from=example.org\n") in "\n" + h + "\n", h
     assert "\nReceived-SPF: none (mail.example.test: " in "\n" + h, h
     # the trace headers come first, the message's own after them
     assert h.index("Authentication-Results:") < h.index("From:")

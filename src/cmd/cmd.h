@@ -96,6 +96,7 @@ extern const struct cmd cmd_dns_lookup;
 extern const struct cmd cmd_dmarc_lookup;
 extern const struct cmd cmd_spf_check;
 extern const struct cmd cmd_dkim_gened25519, cmd_dkim_genrsa, cmd_dkim_txt, cmd_dkim_verify, cmd_dkim_sign;
+extern const struct cmd cmd_arc_verify, cmd_arc_sign;
 extern const struct cmd cmd_serve;
 extern const struct cmd cmd_stop;
 extern const struct cmd cmd_localserve;

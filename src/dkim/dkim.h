@@ -331,4 +331,35 @@ struct config;
 int dkim_sign_for(const struct config *cfg, const char *domain, const char *msg, size_t len,
                   struct buf *out, struct error *err);
 
+/* ---- shared with src/arc/ (RFC 8617 reuses DKIM's crypto and header hash) ---- */
+
+struct message_headers;
+
+enum dkim_crypto_result {
+	DKIM_CRYPTO_OK = 0,
+	DKIM_CRYPTO_BAD,        /* the signature does not verify */
+	DKIM_CRYPTO_BADKEY,     /* the key bytes are no key of the type */
+	DKIM_CRYPTO_WEAKKEY,    /* RSA under DKIM_RSA_MIN_BITS (RFC 8301 §3.2) */
+};
+
+/* Signs data (the canonical header data, §3.7) with key; the signature in a. */
+int dkim_crypto_sign(const struct dkim_private_key *key, const void *data, size_t n,
+                     struct arena *a, unsigned char **sig_r, size_t *len_r, struct error *err);
+
+/* Verifies sig over data with the public key of a key record (p= bytes). */
+enum dkim_crypto_result dkim_crypto_verify(enum dkim_key_type type, enum dkim_hash hash,
+                                           const unsigned char *pub, size_t publen,
+                                           const void *data, size_t n,
+                                           const unsigned char *sig, size_t siglen,
+                                           unsigned *bits_r);
+
+/* Appends to out the canonical form of the fields named by names (h=), each
+ * chosen from the bottom up (§5.4.2): the k-th use of a name takes the k-th
+ * field of that name counted from the bottom; names with no field left add
+ * nothing (§5.4: nonexistent fields are signed as null strings). Returns 0,
+ * or -1 if out would pass its maximum. */
+int dkim_hash_headers(const char *msg, const struct message_headers *h,
+                      const char *const *names, size_t nnames, enum dkim_canon c,
+                      struct buf *out);
+
 #endif

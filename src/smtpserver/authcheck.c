@@ -7,6 +7,7 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "arc/arc.h"
 #include "dkim/dkim.h"
 #include "dmarc/dmarc.h"
 #include "message/message.h"
@@ -113,13 +114,11 @@ static enum dmarc_auth dmarc_auth_of_dkim(enum dkim_status s)
 /* RFC 6376: every DKIM-Signature (up to DKIM_MAX_SIGNATURES) verified; one
  * dkim resinfo each (RFC 8601 §2.7.1), "dkim=none" when there is none. The
  * results go to DMARC in dk_r. */
-static size_t check_dkim(struct dns_resolver *res, struct smtpserver_spool *msg, struct arena *a,
+static size_t check_dkim(struct dns_resolver *res, const char *data, size_t len, struct arena *a,
                          struct authcheck *out, struct dmarc_dkim_input *dk_r)
 {
-	size_t len;
-	const char *data = whole_message(msg, a, &len);
 	struct dkim_verification v = {0};
-	if (data != NULL) {
+	if (data != NULL && len > 0) {
 		struct dkim_verify_opts o = {.lookup = dkim_dns_lookup, .lookup_ctx = res};
 		dkim_verify(a, data, len, &o, &v);
 	}
@@ -157,6 +156,33 @@ static size_t check_dkim(struct dns_resolver *res, struct smtpserver_spool *msg,
 			                                      dmarc_auth_of_dkim(r->status)};
 	}
 	return n;
+}
+
+/* RFC 8617 §5.2: the ARC chain, recorded as the arc method with
+ * header.oldest-pass and smtp.remote-ip (§10.1); the result is kept for the
+ * junk filter's trusted forwarders. */
+static void check_arc(struct dns_resolver *res, const struct smtpserver_txn *t, const char *data,
+                      size_t len, struct arena *a, struct authcheck *out)
+{
+	out->arc = arena_alloc(a, sizeof(*out->arc));
+	memset(out->arc, 0, sizeof(*out->arc));
+	if (data == NULL)
+		return;
+	struct arc_verify_opts o = {.lookup = dkim_dns_lookup, .lookup_ctx = res};
+	arc_verify(a, data, len, &o, out->arc);
+	struct authres_method *m = add_method(out, "arc", arc_status_name(out->arc->status));
+	if (m == NULL || out->arc->status == ARC_NONE)
+		return;
+	const char **props = arena_alloc(a, 2 * sizeof(char *));
+	size_t n = 0;
+	if (out->arc->status == ARC_PASS)
+		props[n++] = arena_printf(a, "header.oldest-pass=%u", out->arc->oldest_pass);
+	props[n++] = arena_printf(a, "smtp.remote-ip=%s", t->remote_ip);
+	m->props = props;
+	m->nprops = n;
+	m->comment = arena_printf(a, "i=%u", out->arc->n);
+	if (out->arc->status == ARC_FAIL)
+		m->reason = out->arc->reason;
 }
 
 /* The RFC5322.From domain DMARC is about, or NULL when the message has none
@@ -266,8 +292,11 @@ void authcheck_run(struct dns_resolver *res, const struct smtpserver_txn *t,
 	check_iprev(res, t, a, out);
 	struct spf_outcome spf;
 	check_spf(res, t, a, out, &spf);
+	size_t len;
+	const char *data = whole_message(msg, a, &len);
 	struct dmarc_dkim_input dk[DMARC_DKIM_MAX];
-	size_t ndk = check_dkim(res, msg, a, out, dk);
+	size_t ndk = check_dkim(res, data, data != NULL ? len : 0, a, out, dk);
+	check_arc(res, t, data, len, a, out);
 	check_dmarc(res, t, m, &spf, dk, ndk, a, out);
 }
 

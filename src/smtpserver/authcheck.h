@@ -12,6 +12,7 @@
 #include "reports/aggregate_eval.h"
 #include "smtpserver/smtpserver.h"
 
+struct arc_result;
 struct arena;
 struct buf;
 struct dns_resolver;
@@ -40,6 +41,9 @@ struct authcheck {
 	 * §7.2), when the From domain asks for reports (rua=). */
 	bool have_report_eval;
 	struct globaldb_dmarc_eval report_eval;
+	/* The ARC chain (RFC 8617), for trusted forwarders; never NULL after
+	 * authcheck_run with a resolver. */
+	struct arc_result *arc;
 };
 
 /* Checks the message m (parsed from msg's head) received in t. Strings live
