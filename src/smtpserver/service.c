@@ -16,6 +16,7 @@
 #include "core/ratelimit.h"
 #include "core/tls.h"
 #include "dkim/dkim.h"
+#include "dmarc/dmarc.h"
 #include "reports/aggregate.h"
 #include "store/globaldb.h"
 
@@ -300,6 +301,8 @@ int smtp_services_start(struct smtp_services *s, struct error *e)
 		return error_prefix(e, "tern.db");
 	if (start_reporter(s, e) != 0)
 		return -1;
+	if (s->resolver != NULL && dmarc_psl_default(e) == NULL)  /* load it now, not at the first message */
+		log_msgf(LOG_ERROR, "smtpserver", "DMARC cannot find organizational domains: %s", e->msg);
 	for (size_t i = 0; i < s->n; i++) {
 		struct entry *en = &s->entries[i];
 		struct listener_opts o = {.name = en->name, .limit = en->limit, .busy_reply = BUSY_REPLY,
