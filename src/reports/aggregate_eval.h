@@ -3,12 +3,9 @@
  * aggregate reports (RFC 7489 §7.2), and the bridge from src/dmarc's
  * struct dmarc_eval.
  *
- * This header includes neither reports/reports.h nor dmarc/dmarc.h: both
- * define a struct dmarc_record (the report's record and the DNS record), so
- * no file can include both. The SMTP server fills a struct
- * globaldb_dmarc_eval where it has the struct dmarc_eval (a file including
- * dmarc/dmarc.h), with reports_dmarc_eval_from, and hands it to
- * globaldb_dmarc_eval_add (store/globaldb.h) where it has the database.
+ * The SMTP server fills a struct globaldb_dmarc_eval from the struct
+ * dmarc_eval of a received message with reports_dmarc_eval_from and hands it
+ * to globaldb_dmarc_eval_add (store/globaldb.h).
  */
 #ifndef TERN_REPORTS_AGGREGATE_EVAL_H
 #define TERN_REPORTS_AGGREGATE_EVAL_H

@@ -1,21 +1,16 @@
 /*
  * aggregate_verify.c: RFC 7489 §7.1, verifying external destinations of
- * aggregate reports. Apart from aggregate.c because it needs dmarc/dmarc.h
- * (the Public Suffix List), whose struct dmarc_record clashes with
- * reports/reports.h's; so it cannot include aggregate.h and declares its
- * one function (declared there too) itself.
+ * aggregate reports, with the Public Suffix List of dmarc/dmarc.h.
  */
 #include "core/arena.h"
 #include "dmarc/dmarc.h"
 #include "dns/dns.h"
+#include "reports/aggregate.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-int reports_dmarc_verify_dns(void *arg, const char *policy_domain, const char *rua_domain,
-                             char *why, size_t whysize);
 
 /* Whether a TXT record is "v=DMARC1" followed by nothing, ';' or space. */
 static bool is_dmarc1(const char *t, size_t n)
