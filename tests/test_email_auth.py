@@ -68,7 +68,7 @@ def srv(dkim):
     dns.add_zone("spffail.test.", {"@": ['TXT "v=spf1 ip4:192.0.2.1 -all"']})
     dns.add_zone("spfhelo.test.", {"relay": ['TXT "v=spf1 a:relay.spfhelo.test -all"',
                                              "A 127.0.0.1"]})
-    yield from serve(domains=DOMAINS)
+    yield from serve(domains=DOMAINS, max_size=3_000_000)
 
 
 def deliver(srv, mail_from, ehlo="relay.example.org", frm=None):
@@ -275,3 +275,15 @@ def test_arc_sealed_by_forwarder(srv, dkim, tmp_path):
     assert r.code == 250, r
     h, box = unfolded_headers(srv, tok)
     assert "arc=fail" in h, h
+
+
+def test_dkim_of_a_spooled_message(srv, dkim, tmp_path):
+    # over 1 MiB the message waits in a spool file; DKIM reads it back whole
+    tok = token()
+    body = "".join("%08d %s\r\n" % (i, "q" * 90) for i in range(15000))  # 1.5 MB
+    msg = signed(message(frm="news@good.test", subject=tok, body=body), "good.test", dkim[0],
+                 tmp_path)
+    r = send(srv, "bounces@good.test", msg)
+    assert r.code == 250, r
+    h, box = unfolded_headers(srv, tok)
+    assert "dkim=pass header.d=good.test" in h and "dmarc=pass" in h, h

@@ -79,25 +79,6 @@ static void check_spf(struct dns_resolver *res, const struct smtpserver_txn *t, 
 	buf_free(&h);
 }
 
-/* The message in memory: its head when that is all of it, else read back
- * from the spool (DKIM hashes the whole body). NULL if it cannot be read. */
-static const char *whole_message(struct smtpserver_spool *msg, struct arena *a, size_t *len_r)
-{
-	bool complete;
-	const char *head = smtpserver_spool_head(msg, len_r, &complete);
-	if (complete)
-		return head;
-	uint64_t size = smtpserver_spool_size(msg);
-	char *buf = arena_alloc(a, (size_t)size + 1);
-	size_t got = 0;
-	struct error e;
-	smtpserver_spool_rewind(msg);
-	for (ssize_t n; got < size && (n = smtpserver_spool_read(msg, buf + got, size - got, &e)) > 0;)
-		got += (size_t)n;
-	*len_r = got;
-	return got == size ? buf : NULL;
-}
-
 static enum dmarc_auth dmarc_auth_of_dkim(enum dkim_status s)
 {
 	switch (s) {
@@ -293,9 +274,18 @@ void authcheck_run(struct dns_resolver *res, const struct smtpserver_txn *t,
 	struct spf_outcome spf;
 	check_spf(res, t, a, out, &spf);
 	size_t len;
-	const char *data = whole_message(msg, a, &len);
+	struct error e;
+	const char *data = smtpserver_spool_load(msg, &len, &e);
+	if (data == NULL) {
+		/* DKIM and DMARC cannot be decided now: the sender tries again
+		 * rather than have a policy applied on half the facts */
+		out->verdict = AUTHCHECK_REJECT;
+		smtpserver_reply_set(&out->reply, 451, "4.3.0", "Cannot check the message now, try again "
+		                     "later (%s)", e.msg);
+		return;
+	}
 	struct dmarc_dkim_input dk[DMARC_DKIM_MAX];
-	size_t ndk = check_dkim(res, data, data != NULL ? len : 0, a, out, dk);
+	size_t ndk = check_dkim(res, data, len, a, out, dk);
 	check_arc(res, t, data, len, a, out);
 	check_dmarc(res, t, m, &spf, dk, ndk, a, out);
 }

@@ -24,7 +24,7 @@ struct message;
 enum authcheck_verdict {
 	AUTHCHECK_ACCEPT,       /* deliver as usual */
 	AUTHCHECK_JUNK,         /* deliver into the Junk mailbox (DMARC quarantine) */
-	AUTHCHECK_REJECT,       /* refuse with reply */
+	AUTHCHECK_REJECT,       /* refuse with reply: 5xx, or 4xx to delay */
 };
 
 struct authcheck {

@@ -488,27 +488,6 @@ static bool report_is_ours(const struct config *cfg, const struct report *r, con
 	return false;
 }
 
-/* The whole message in memory (a spooled one read back, up to the reports'
- * own size bound), or NULL. */
-static const char *whole_message(struct delivery_job *j, struct arena *a, size_t *len_r)
-{
-	if (j->p->complete) {
-		*len_r = j->p->head_len;
-		return j->p->head;
-	}
-	uint64_t size = smtpserver_spool_size(j->msg);
-	if (size > REPORTS_DOC_MAX)
-		return NULL;
-	char *buf = arena_alloc(a, (size_t)size + 1);
-	size_t got = 0;
-	struct error e;
-	smtpserver_spool_rewind(j->msg);
-	for (ssize_t n; got < size && (n = smtpserver_spool_read(j->msg, buf + got, size - got, &e)) > 0;)
-		got += (size_t)n;
-	*len_r = got;
-	return got == size ? buf : NULL;
-}
-
 /* A message to a report address: parsed and, if it is a report for one of
  * our domains, kept in tern.db. It was delivered as mail already; whatever
  * goes wrong here is only logged. */
@@ -516,10 +495,11 @@ static void keep_report(struct delivery_job *j, const struct config *cfg, const 
 {
 	struct globaldb *db = j->b->globaldb;
 	struct arena *a = arena_new(64 * 1024, ARENA_PLAIN);
-	size_t len;
-	const char *data = db != NULL ? whole_message(j, a, &len) : NULL;
+	size_t len = 0;
 	struct report r;
 	struct error e;
+	const char *data = db != NULL && smtpserver_spool_size(j->msg) <= REPORTS_DOC_MAX
+		? smtpserver_spool_load(j->msg, &len, &e) : NULL;
 	struct log_line *l = log_begin(LOG_INFO, "smtpserver", "report message");
 	log_str(l, "kind", tg->dest->reports);
 	log_str(l, "account", tg->acc->name);

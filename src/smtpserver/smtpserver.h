@@ -75,6 +75,11 @@ struct smtpserver_spool;
 const char *smtpserver_spool_head(const struct smtpserver_spool *s, size_t *len_r,
 	bool *complete_r);
 uint64_t smtpserver_spool_size(const struct smtpserver_spool *s);
+/* The whole message in memory: the head when that is all of it, else read
+ * back once and kept until the transaction ends, within a process-wide
+ * memory budget. NULL with e set when it cannot be had (ERR_TEMP: the budget
+ * stayed full; ERR_LIMIT: larger than the budget; ERR_IO). */
+const char *smtpserver_spool_load(struct smtpserver_spool *s, size_t *len_r, struct error *e);
 /* Reads the message from its start again (store_read_fn style): call
  * smtpserver_spool_rewind first, then read until 0. */
 void smtpserver_spool_rewind(struct smtpserver_spool *s);

@@ -11,13 +11,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct smtpserver_spool {
 	struct buf mem;
+	char *loaded;         /* the whole message read back (smtpserver_spool_load), or NULL */
 	int fd;               /* -1 while the message fits in mem */
 	const char *dir;
 	uint64_t size, max;
@@ -40,8 +43,56 @@ struct smtpserver_spool *spool_new(const char *dir, uint64_t max_size)
  * idle connection does not keep a megabyte. */
 #define SPOOL_KEEP 65536
 
+/*
+ * Whole messages in memory. Checks that need the whole message at once
+ * (DKIM, ARC, report parsing) load a spooled one back; all sessions together
+ * hold at most SPOOL_LOAD_BUDGET bytes that way, so memory stays bounded
+ * however many large messages arrive at once: a session waits its turn, and
+ * after SPOOL_LOAD_WAIT_S gives up (the caller then treats the check as a
+ * temporary error).
+ */
+#define SPOOL_LOAD_BUDGET (256u * 1024 * 1024)
+#define SPOOL_LOAD_WAIT_S 30
+
+static pthread_mutex_t budget_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t budget_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t budget_used;
+
+static int budget_acquire(uint64_t n, struct error *e)
+{
+	if (n > SPOOL_LOAD_BUDGET)
+		return error_set(e, ERR_LIMIT, "message of %llu bytes is larger than the memory for checks",
+		                 (unsigned long long)n);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SPOOL_LOAD_WAIT_S;
+	pthread_mutex_lock(&budget_mu);
+	int r = 0;
+	while (r == 0 && budget_used + n > SPOOL_LOAD_BUDGET)
+		r = pthread_cond_timedwait(&budget_cv, &budget_mu, &until);
+	if (r == 0)
+		budget_used += n;
+	pthread_mutex_unlock(&budget_mu);
+	if (r != 0)
+		return error_set(e, ERR_TEMP, "too many large messages are being checked at once");
+	return 0;
+}
+
+static void budget_release(uint64_t n)
+{
+	pthread_mutex_lock(&budget_mu);
+	budget_used -= n;
+	pthread_cond_broadcast(&budget_cv);
+	pthread_mutex_unlock(&budget_mu);
+}
+
 void spool_reset(struct smtpserver_spool *s)
 {
+	if (s->loaded != NULL) {
+		free(s->loaded);
+		s->loaded = NULL;
+		budget_release(s->size);
+	}
 	if (s->mem.len > SPOOL_KEEP)
 		buf_free(&s->mem);
 	buf_reset(&s->mem);
@@ -218,4 +269,33 @@ int smtpserver_spool_remove(struct smtpserver_spool *s, const struct smtpserver_
 	buf_truncate(&s->mem, out);
 	s->size = out;
 	return 0;
+}
+
+const char *smtpserver_spool_load(struct smtpserver_spool *s, size_t *len_r, struct error *e)
+{
+	*len_r = (size_t)s->size;
+	if (s->fd < 0)
+		return s->mem.data;
+	if (s->loaded != NULL)
+		return s->loaded;
+	if (budget_acquire(s->size, e) != 0)
+		return NULL;
+	char *buf = malloc((size_t)s->size + 1);
+	if (buf == NULL)
+		abort();
+	uint64_t pos = s->rpos;
+	s->rpos = 0;
+	size_t got = 0;
+	for (ssize_t n; got < s->size &&
+	     (n = smtpserver_spool_read(s, buf + got, (size_t)s->size - got, e)) > 0;)
+		got += (size_t)n;
+	s->rpos = pos;
+	if (got != s->size) {
+		free(buf);
+		budget_release(s->size);
+		return NULL;
+	}
+	buf[got] = '\0';
+	s->loaded = buf;
+	return buf;
 }
