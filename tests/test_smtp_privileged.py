@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import MINIMAL_DOMAINS
+from conftest import MINIMAL_DOMAINS, tern_bin
 from smtpfixture import SmtpServer, token, with_token
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="binding ports below 1024 needs root")
@@ -96,3 +96,34 @@ def test_serve_on_standard_ports_drops_privileges(world_dir, netns, netns_dns):
         assert len(with_token(s, "alice", tok)) == 1
     finally:
         s.stop()
+
+
+def test_localserve_without_ipv6(netns, world_dir):
+    # Containers often have no IPv6: localserve then listens on 127.0.0.1
+    # only and says so, instead of failing to start.
+    subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-q", "-w",
+                    "net.ipv6.conf.all.disable_ipv6=1"], check=True)
+    d = world_dir / "ls"
+    p = subprocess.Popen(["ip", "netns", "exec", netns, tern_bin(), "localserve", "-dir", str(d)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        probe = textwrap.dedent("""
+            import smtplib, sys, time
+            for _ in range(100):
+                try:
+                    with smtplib.SMTP("127.0.0.1", 1025, timeout=5) as s:
+                        s.sendmail("app@example.com", ["x@example.org"], b"Subject: v4\\r\\n\\r\\nhi\\r\\n")
+                    print("sent")
+                    sys.exit(0)
+                except OSError:
+                    time.sleep(0.1)
+            sys.exit(1)
+        """)
+        r = in_netns(netns, "/usr/bin/python3", "-c", probe)
+        assert r.returncode == 0 and "sent" in r.stdout, r.stdout + r.stderr
+    finally:
+        subprocess.run(["ip", "netns", "exec", netns, tern_bin(), "-config",
+                        str(d / "config" / "tern.conf"), "stop"], capture_output=True)
+        out = p.communicate(timeout=20)[0]
+    assert p.returncode == 0, out
+    assert "no IPv6 here: not listening on [::1]:1025" in out, out

@@ -69,8 +69,12 @@ int listener_bind(const char *ip, int port, struct error *e)
 	char where[INET6_ADDRSTRLEN + 16];
 	snprintf(where, sizeof(where), v6 ? "[%s]:%d" : "%s:%d", ip, port);
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return error_errno(e, errno, "listen on %s", where);
+	if (fd < 0) {
+		int err = errno;
+		error_errno(e, err, "listen on %s", where);
+		errno = err;
+		return -1;
+	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (v6)
@@ -78,7 +82,9 @@ int listener_bind(const char *ip, int port, struct error *e)
 	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 512) != 0) {
 		int err = errno;
 		close(fd);
-		return error_errno(e, err, "listen on %s", where);
+		error_errno(e, err, "listen on %s", where);
+		errno = err;
+		return -1;
 	}
 	return fd;
 }

@@ -31,7 +31,8 @@ struct error;
 /* Opens a TCP socket listening on ip ("127.0.0.1", "::1", "0.0.0.0", "::")
  * and port, with SO_REUSEADDR (IPV6_V6ONLY for IPv6, so "::" and "0.0.0.0"
  * can be listened on side by side). Returns the fd, or -1 with e set naming
- * the address ("listen on [::1]:25: Address already in use"). */
+ * the address ("listen on [::1]:25: Address already in use") and errno set
+ * (EADDRNOTAVAIL, EAFNOSUPPORT: the host has no such address or no IPv6). */
 int listener_bind(const char *ip, int port, struct error *e);
 
 /* A connection handed to a handler: the accepted socket (owned by the

@@ -119,6 +119,14 @@ static int load_tls(const struct config_listener *l, struct tls_server **out, st
 	return *out != NULL ? 0 : error_prefix(e, "listener %s", l->name);
 }
 
+/* Whether binding ip failed because the host has no IPv6 (or not that
+ * address): containers often run without IPv6, and localserve, which
+ * listens on ::1 beside 127.0.0.1, should start there all the same. */
+static bool no_ipv6_here(const char *ip, int err)
+{
+	return strchr(ip, ':') != NULL && (err == EADDRNOTAVAIL || err == EAFNOSUPPORT);
+}
+
 /* Binds one service of listener index li on all its IPs. */
 static int bind_service(struct smtp_services *s, const struct config *cfg, size_t li,
                         const struct config_service *svc, enum smtpserver_mode mode,
@@ -150,6 +158,11 @@ static int bind_service(struct smtp_services *s, const struct config *cfg, size_
 			.sasl_secret_len = sizeof(s->secret),
 		};
 		en->fd = listener_bind(l->ips[i], svc->port, e);
+		if (en->fd < 0 && s->backend.localserve && no_ipv6_here(l->ips[i], errno)) {
+			s->n--;  /* localserve on a host without IPv6 loopback: IPv4 only */
+			log_msgf(LOG_WARN, name, "no IPv6 here: not listening on [%s]:%d", l->ips[i], svc->port);
+			continue;
+		}
 		if (en->fd < 0)
 			return error_prefix(e, "listener %s, %s", l->name, name);
 	}
