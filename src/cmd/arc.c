@@ -19,31 +19,6 @@
 /* Largest message these commands read: far past real mail. */
 #define ARC_CMD_FILE_MAX (256u * 1024 * 1024)
 
-static int read_input(const struct cmd *c, const char *path, struct buf *b)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	if (f == NULL) {
-		cmd_fail(c, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	char tmp[65536];
-	size_t n;
-	int r = 0;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		if (buf_append(b, tmp, n) < 0) {
-			cmd_fail(c, "%s: larger than %u bytes", path, ARC_CMD_FILE_MAX);
-			r = -1;
-			break;
-		}
-	if (r == 0 && ferror(f)) {
-		cmd_fail(c, "%s: read error", path);
-		r = -1;
-	}
-	if (f != stdin)
-		fclose(f);
-	return r;
-}
-
 static void print_result(struct arena *a, const struct arc_result *r)
 {
 	printf("%s\n  %s\n", arc_result_authres(a, r, NULL), r->reason);
@@ -69,7 +44,7 @@ static int run_verify(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage(c, flags, nflags);
 	struct buf msg;
 	buf_init(&msg, ARC_CMD_FILE_MAX);
-	if (read_input(c, argv[0], &msg) < 0) {
+	if (cmd_read_file(c, argv[0], &msg, ARC_CMD_FILE_MAX) != CMD_OK) {
 		buf_free(&msg);
 		return CMD_FAIL;
 	}
@@ -124,7 +99,7 @@ static int run_sign(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_fail(c, "%s", err.msg);
 	struct buf msg;
 	buf_init(&msg, ARC_CMD_FILE_MAX);
-	if (read_input(c, argv[0], &msg) < 0) {
+	if (cmd_read_file(c, argv[0], &msg, ARC_CMD_FILE_MAX) != CMD_OK) {
 		buf_free(&msg);
 		dkim_private_key_free(&key);
 		return CMD_FAIL;

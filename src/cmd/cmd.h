@@ -58,6 +58,12 @@ int cmd_no_args(const struct cmd *c, struct cmd_ctx *ctx, int argc, char **argv)
 /* Prints "usage: tern NAME ARGS" and the flags to stderr; returns CMD_USAGE. */
 int cmd_usage(const struct cmd *c, const struct flag *flags, size_t nflags);
 
+/* Reads path ("-": standard input) into out, which was made with maximum
+ * max (named in the message when the file is larger). Returns CMD_OK, or
+ * CMD_FAIL after printing why. */
+struct buf;
+int cmd_read_file(const struct cmd *c, const char *path, struct buf *out, size_t max);
+
 /* Prints "tern NAME: message" to stderr; returns CMD_FAIL. */
 int cmd_fail(const struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

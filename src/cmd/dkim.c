@@ -24,32 +24,6 @@
 /* Largest message or key file these commands read: far past real mail. */
 #define DKIM_CMD_FILE_MAX (256u * 1024 * 1024)
 
-/* Reads path ("-": stdin) into b. Returns 0, or -1 after printing why. */
-static int read_input(const struct cmd *c, const char *path, struct buf *b)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	if (f == NULL) {
-		cmd_fail(c, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	char tmp[65536];
-	size_t n;
-	int r = 0;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		if (buf_append(b, tmp, n) < 0) {
-			cmd_fail(c, "%s: larger than %u bytes", path, DKIM_CMD_FILE_MAX);
-			r = -1;
-			break;
-		}
-	if (r == 0 && ferror(f)) {
-		cmd_fail(c, "%s: read error", path);
-		r = -1;
-	}
-	if (f != stdin)
-		fclose(f);
-	return r;
-}
-
 /* ---- gened25519, genrsa ---- */
 
 /* Writes the key to stdout, which must not be a terminal (the key would stay
@@ -125,7 +99,7 @@ static int run_txt(struct cmd_ctx *ctx, int argc, char **argv)
 	struct buf pem;
 	struct error err;
 	buf_init(&pem, 1024 * 1024);
-	if (read_input(&cmd_dkim_txt, "-", &pem) < 0) {
+	if (cmd_read_file(&cmd_dkim_txt, "-", &pem, 1024 * 1024) != CMD_OK) {
 		buf_free_secret(&pem);
 		return CMD_FAIL;
 	}
@@ -154,7 +128,7 @@ static int run_verify(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage(&cmd_dkim_verify, flags, nflags);
 	struct buf msg;
 	buf_init(&msg, DKIM_CMD_FILE_MAX);
-	if (read_input(&cmd_dkim_verify, argv[0], &msg) < 0) {
+	if (cmd_read_file(&cmd_dkim_verify, argv[0], &msg, DKIM_CMD_FILE_MAX) != CMD_OK) {
 		buf_free(&msg);
 		return CMD_FAIL;
 	}
@@ -254,7 +228,7 @@ static int run_sign(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage(c, flags, 3);
 	struct buf msg;
 	buf_init(&msg, DKIM_CMD_FILE_MAX);
-	if (read_input(c, argv[0], &msg) < 0) {
+	if (cmd_read_file(c, argv[0], &msg, DKIM_CMD_FILE_MAX) != CMD_OK) {
 		buf_free(&msg);
 		return CMD_FAIL;
 	}

@@ -4,6 +4,7 @@
  * The global -config FILE is accepted by every command, before or after its name.
  */
 #include "cmd/cmd.h"
+#include "core/buf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -135,4 +136,22 @@ int cmd_no_args(const struct cmd *c, struct cmd_ctx *ctx, int argc, char **argv)
 	if (argc != 0)
 		return cmd_usage(c, NULL, 0);
 	return 0;
+}
+
+int cmd_read_file(const struct cmd *c, const char *path, struct buf *out, size_t max)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (f == NULL)
+		return cmd_fail(c, "%s: %s", path, strerror(errno));
+	int r = CMD_OK;
+	char tmp[65536];
+	size_t n;
+	while (r == CMD_OK && (n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		if (buf_append(out, tmp, n) < 0)
+			r = cmd_fail(c, "%s: larger than %zu bytes", path, max);
+	if (r == CMD_OK && ferror(f))
+		r = cmd_fail(c, "%s: read error", path);
+	if (f != stdin)
+		fclose(f);
+	return r;
 }

@@ -17,31 +17,6 @@
 /* Largest message file read: a report message is far smaller. */
 #define PARSEREPORT_FILE_MAX (64u * 1024 * 1024)
 
-static int read_file(const struct cmd *c, const char *path, struct buf *out)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	if (f == NULL)
-		return cmd_fail(c, "%s: %s", path, strerror(errno));
-	int r = CMD_OK;
-	for (;;) {
-		char *p = buf_reserve(out, 65536);
-		if (p == NULL) {
-			r = cmd_fail(c, "%s: larger than %u bytes", path, PARSEREPORT_FILE_MAX);
-			break;
-		}
-		size_t n = fread(p, 1, 65536, f);
-		buf_commit(out, n);
-		if (n < 65536) {
-			if (ferror(f))
-				r = cmd_fail(c, "%s: %s", path, strerror(errno));
-			break;
-		}
-	}
-	if (f != stdin)
-		fclose(f);
-	return r;
-}
-
 static int parsereportmsg(const struct cmd *c, enum report_kind want, struct cmd_ctx *ctx,
                           int argc, char **argv)
 {
@@ -56,7 +31,7 @@ static int parsereportmsg(const struct cmd *c, enum report_kind want, struct cmd
 	const char *what = want == REPORT_DMARC ? "a DMARC aggregate report" : "an SMTP TLS report";
 	struct buf in;
 	buf_init(&in, PARSEREPORT_FILE_MAX);
-	int r = read_file(c, argv[0], &in);
+	int r = cmd_read_file(c, argv[0], &in, PARSEREPORT_FILE_MAX);
 	if (r != CMD_OK) {
 		buf_free(&in);
 		return r;
