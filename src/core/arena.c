@@ -167,3 +167,15 @@ size_t arena_used(const struct arena *a)
 {
 	return a->handed_out;
 }
+
+void *arena_grow(struct arena *a, void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+	if (n < *cap)
+		return v;
+	size_t c = *cap > 0 ? *cap * 2 : first;
+	void *nv = arena_alloc(a, c * size);
+	if (n > 0)
+		memcpy(nv, v, n * size);
+	*cap = c;
+	return nv;
+}

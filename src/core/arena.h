@@ -32,6 +32,12 @@ void arena_reset(struct arena *a);
 /* n bytes aligned for any type, zero-filled. n may be 0. */
 void *arena_alloc(struct arena *a, size_t n);
 
+/* Room for one more element in an arena array v of n elements of size
+ * bytes and capacity *cap: when n reaches *cap, a new array of twice the
+ * capacity (first when it was 0) is allocated and the elements copied (the
+ * old memory stays in the arena). Returns the array to use. */
+void *arena_grow(struct arena *a, void *v, size_t n, size_t *cap, size_t size, size_t first);
+
 /* Copies of strings and bytes, NUL-terminated. */
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);

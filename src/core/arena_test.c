@@ -51,12 +51,29 @@ static void test_big_and_reset(void **state)
 	arena_free(&a);
 }
 
+static void test_grow(void **state)
+{
+	struct arena *a = arena_new(1024, ARENA_PLAIN);
+	int *v = NULL;
+	size_t n = 0, cap = 0;
+	for (int i = 0; i < 1000; i++) {
+		v = arena_grow(a, v, n, &cap, sizeof(*v), 4);
+		assert_true(n < cap);
+		v[n++] = i;
+	}
+	assert_int_equal(cap, 1024);  /* 4, 8, ... doubling */
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(v[i], i);  /* kept across every move */
+	arena_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_alloc_aligned_zeroed),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_big_and_reset),
+		cmocka_unit_test(test_grow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -329,14 +329,7 @@ struct strv {
 
 static void strv_push(struct strv *sv, const char *x)
 {
-	if (sv->n == sv->cap) {
-		size_t cap = sv->cap ? sv->cap * 2 : 8;
-		const char **v = arena_alloc(sv->a, cap * sizeof *v);
-		if (sv->n)
-			memcpy(v, sv->v, sv->n * sizeof *v);
-		sv->v = v;
-		sv->cap = cap;
-	}
+	sv->v = arena_grow(sv->a, sv->v, sv->n, &sv->cap, sizeof(*sv->v), 8);
 	sv->v[sv->n++] = x;
 }
 
@@ -394,13 +387,7 @@ static int seqset(struct ps *s, struct imap_seqset *set)
 		r.last = r.first;
 		if (take(s, ':') && seq_number(s, &r.last) < 0)
 			return -1;
-		if (set->n == cap) {
-			cap = cap ? cap * 2 : 4;
-			struct imap_seq_range *v = arena_alloc(s->a, cap * sizeof *v);
-			if (set->n)
-				memcpy(v, set->r, set->n * sizeof *v);
-			set->r = v;
-		}
+		set->r = arena_grow(s->a, set->r, set->n, &cap, sizeof(*set->r), 4);
 		set->r[set->n++] = r;
 		if (!take(s, ','))
 			break;
@@ -501,14 +488,7 @@ struct keyv {
 
 static void keyv_push(struct ps *s, struct keyv *kv, struct imap_search_key *k)
 {
-	if (kv->n == kv->cap) {
-		size_t cap = kv->cap ? kv->cap * 2 : 4;
-		struct imap_search_key **v = arena_alloc(s->a, cap * sizeof *v);
-		if (kv->n)
-			memcpy(v, kv->v, kv->n * sizeof *v);
-		kv->v = v;
-		kv->cap = cap;
-	}
+	kv->v = arena_grow(s->a, kv->v, kv->n, &kv->cap, sizeof(*kv->v), 4);
 	kv->v[kv->n++] = k;
 }
 
@@ -688,14 +668,7 @@ struct attv {
 
 static struct imap_fetch_att *att_push(struct ps *s, struct attv *av, enum imap_fetch_kind kind)
 {
-	if (av->n == av->cap) {
-		size_t cap = av->cap ? av->cap * 2 : 8;
-		struct imap_fetch_att *v = arena_alloc(s->a, cap * sizeof *v);
-		if (av->n)
-			memcpy(v, av->v, av->n * sizeof *v);
-		av->v = v;
-		av->cap = cap;
-	}
+	av->v = arena_grow(s->a, av->v, av->n, &av->cap, sizeof(*av->v), 8);
 	struct imap_fetch_att *f = &av->v[av->n++];
 	memset(f, 0, sizeof *f);
 	f->kind = kind;
@@ -1135,13 +1108,7 @@ static int parse_append(struct ps *s)
 		return -1;
 	size_t cap = 0;
 	do {
-		if (s->cmd->n_msgs == cap) {
-			cap = cap ? cap * 2 : 2;
-			struct imap_append_msg *v = arena_alloc(s->a, cap * sizeof *v);
-			if (s->cmd->n_msgs)
-				memcpy(v, s->cmd->msgs, s->cmd->n_msgs * sizeof *v);
-			s->cmd->msgs = v;
-		}
+		s->cmd->msgs = arena_grow(s->a, s->cmd->msgs, s->cmd->n_msgs, &cap, sizeof(*s->cmd->msgs), 2);
 		struct imap_append_msg *m = &s->cmd->msgs[s->cmd->n_msgs++];
 		memset(m, 0, sizeof *m);
 		if (append_message(s, m) < 0)

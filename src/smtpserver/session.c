@@ -244,14 +244,7 @@ static int cmd_mail(struct session *ss, const struct smtp_command *cmd)
 static struct smtpserver_rcpt *rcpt_push(struct session *ss)
 {
 	struct smtpserver_txn *t = &ss->txn;
-	if (t->nrcpts == ss->rcpt_cap) {
-		size_t cap = ss->rcpt_cap == 0 ? 8 : ss->rcpt_cap * 2;
-		struct smtpserver_rcpt *n = arena_alloc(ss->txn_arena, cap * sizeof(*n));
-		if (t->nrcpts > 0)
-			memcpy(n, t->rcpts, t->nrcpts * sizeof(*n));
-		t->rcpts = n;
-		ss->rcpt_cap = cap;
-	}
+	t->rcpts = arena_grow(ss->txn_arena, t->rcpts, t->nrcpts, &ss->rcpt_cap, sizeof(*t->rcpts), 8);
 	struct smtpserver_rcpt *r = &t->rcpts[t->nrcpts];
 	memset(r, 0, sizeof(*r));
 	return r;

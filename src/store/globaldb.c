@@ -574,13 +574,7 @@ static int load_dmarc_records(struct globaldb *g, int64_t id, struct arena *a,
 	int r;
 	while ((r = step(g, st, err)) == 1) {
 		const char **e = NULL;
-		if (d->n_errors >= cap) {
-			cap = cap ? cap * 2 : 4;
-			const char **nv = arena_alloc(a, cap * sizeof(*nv));
-			if (d->n_errors)
-				memcpy(nv, d->errors, d->n_errors * sizeof(*nv));
-			d->errors = nv;
-		}
+		d->errors = arena_grow(a, d->errors, d->n_errors, &cap, sizeof(*d->errors), 4);
 		e = &d->errors[d->n_errors++];
 		*e = col_text(st, 0, a);
 	}
@@ -624,13 +618,7 @@ static int load_dmarc_records(struct globaldb *g, int64_t id, struct arena *a,
 			return -1;
 		sqlite3_bind_int64(st, 1, ids[i]);
 		while ((r = step(g, st, err)) == 1) {
-			if (x->n_reasons >= cr) {
-				cr = cr ? cr * 2 : 2;
-				struct dmarc_reason *nv = arena_alloc(a, cr * sizeof(*nv));
-				if (x->n_reasons)
-					memcpy(nv, x->reasons, x->n_reasons * sizeof(*nv));
-				x->reasons = nv;
-			}
+			x->reasons = arena_grow(a, x->reasons, x->n_reasons, &cr, sizeof(*x->reasons), 2);
 			x->reasons[x->n_reasons].type = col_text(st, 0, a);
 			x->reasons[x->n_reasons++].comment = col_text(st, 1, a);
 		}
@@ -644,26 +632,14 @@ static int load_dmarc_records(struct globaldb *g, int64_t id, struct arena *a,
 		while ((r = step(g, st, err)) == 1) {
 			const char *m = (const char *)sqlite3_column_text(st, 0);
 			if (m != NULL && strcmp(m, "dkim") == 0) {
-				if (x->n_dkim >= cd) {
-					cd = cd ? cd * 2 : 2;
-					struct dmarc_dkim_result *nv = arena_alloc(a, cd * sizeof(*nv));
-					if (x->n_dkim)
-						memcpy(nv, x->dkim_results, x->n_dkim * sizeof(*nv));
-					x->dkim_results = nv;
-				}
+				x->dkim_results = arena_grow(a, x->dkim_results, x->n_dkim, &cd, sizeof(*x->dkim_results), 2);
 				struct dmarc_dkim_result *k = &x->dkim_results[x->n_dkim++];
 				k->domain = col_text(st, 1, a);
 				k->selector = col_text(st, 2, a);
 				k->result = col_text(st, 4, a);
 				k->human_result = col_text(st, 5, a);
 			} else {
-				if (x->n_spf >= cs) {
-					cs = cs ? cs * 2 : 2;
-					struct dmarc_spf_result *nv = arena_alloc(a, cs * sizeof(*nv));
-					if (x->n_spf)
-						memcpy(nv, x->spf_results, x->n_spf * sizeof(*nv));
-					x->spf_results = nv;
-				}
+				x->spf_results = arena_grow(a, x->spf_results, x->n_spf, &cs, sizeof(*x->spf_results), 2);
 				struct dmarc_spf_result *s = &x->spf_results[x->n_spf++];
 				s->domain = col_text(st, 1, a);
 				s->scope = col_text(st, 3, a);
@@ -706,13 +682,7 @@ int globaldb_dmarc_list(struct globaldb *g, const char *domain, int64_t from, in
 	size_t n = 0;
 	int r;
 	while ((r = step(g, st, err)) == 1) {
-		if (n >= cap) {
-			cap = cap ? cap * 2 : 16;
-			struct globaldb_dmarc *nv = arena_alloc(a, cap * sizeof(*nv));
-			if (n)
-				memcpy(nv, list, n * sizeof(*nv));
-			list = nv;
-		}
+		list = arena_grow(a, list, n, &cap, sizeof(*list), 16);
 		struct globaldb_dmarc *x = &list[n++];
 		memset(x, 0, sizeof(*x));
 		x->id = sqlite3_column_int64(st, 0);
@@ -797,13 +767,7 @@ static int load_tlsrpt_policies(struct globaldb *g, int64_t id, struct arena *a,
 			const char ***v = ps ? &p->policy_strings : &p->mx_hosts;
 			size_t *cnt = ps ? &p->n_policy_strings : &p->n_mx_hosts;
 			size_t *cap = ps ? &cps : &cmx;
-			if (*cnt >= *cap) {
-				*cap = *cap ? *cap * 2 : 4;
-				const char **nv = arena_alloc(a, *cap * sizeof(*nv));
-				if (*cnt)
-					memcpy(nv, *v, *cnt * sizeof(*nv));
-				*v = nv;
-			}
+			*v = arena_grow(a, *v, *cnt, cap, sizeof(**v), 4);
 			(*v)[(*cnt)++] = col_text(st, 1, a);
 		}
 		sqlite3_finalize(st);
@@ -816,13 +780,7 @@ static int load_tlsrpt_policies(struct globaldb *g, int64_t id, struct arena *a,
 			return -1;
 		sqlite3_bind_int64(st, 1, ids[i]);
 		while ((r = step(g, st, err)) == 1) {
-			if (p->n_failures >= cf) {
-				cf = cf ? cf * 2 : 4;
-				struct tlsrpt_failure *nv = arena_alloc(a, cf * sizeof(*nv));
-				if (p->n_failures)
-					memcpy(nv, p->failures, p->n_failures * sizeof(*nv));
-				p->failures = nv;
-			}
+			p->failures = arena_grow(a, p->failures, p->n_failures, &cf, sizeof(*p->failures), 4);
 			struct tlsrpt_failure *f = &p->failures[p->n_failures++];
 			f->result_type = col_text(st, 0, a);
 			f->sending_mta_ip = col_text(st, 1, a);
@@ -869,13 +827,7 @@ int globaldb_tlsrpt_list(struct globaldb *g, const char *domain, int64_t from, i
 	struct globaldb_tlsrpt *list = NULL;
 	int r;
 	while ((r = step(g, st, err)) == 1) {
-		if (n >= cap) {
-			cap = cap ? cap * 2 : 16;
-			struct globaldb_tlsrpt *nv = arena_alloc(a, cap * sizeof(*nv));
-			if (n)
-				memcpy(nv, list, n * sizeof(*nv));
-			list = nv;
-		}
+		list = arena_grow(a, list, n, &cap, sizeof(*list), 16);
 		struct globaldb_tlsrpt *x = &list[n++];
 		memset(x, 0, sizeof(*x));
 		x->id = sqlite3_column_int64(st, 0);
