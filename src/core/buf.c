@@ -148,6 +148,11 @@ size_t buf_room(const struct buf *b)
 	return b->max_ - b->len;
 }
 
+size_t buf_allocated(const struct buf *b)
+{
+	return b->cap_;
+}
+
 char *buf_steal(struct buf *b)
 {
 	char *s;

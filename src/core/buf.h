@@ -56,6 +56,9 @@ void buf_truncate(struct buf *b, size_t n);
 /* Room left before the maximum. */
 size_t buf_room(const struct buf *b);
 
+/* Bytes allocated for the contents (0 after buf_init or buf_free). */
+size_t buf_allocated(const struct buf *b);
+
 /* Makes sure `n` more bytes fit in memory and returns where they would go, for
  * readers that fill the buffer directly; then call buf_commit(b, filled).
  * Returns NULL if n passes the maximum. */

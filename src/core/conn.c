@@ -7,9 +7,11 @@
  * Layers, bottom up:
  *   raw_read/raw_write   read(2)/send(2) on the fd, never blocking;
  *   the conn BIO         lets OpenSSL use raw_read/raw_write;
- *   read_some/write_some one non-empty transfer, plain or TLS, waiting in
+ *   wire_some            one non-empty transfer, plain or TLS, waiting in
  *                        poll() for the event the transfer needs, against
  *                        the deadline of the current operation;
+ *   transfer_some        the same through the DEFLATE layer when compression
+ *                        is on (conn_compress_start, IMAP COMPRESS RFC 4978);
  *   the public calls     lines, exact reads, buffered output, handshakes.
  *
  * Invariants: in.data[in_start..in.len) is received input not yet returned;
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -40,6 +43,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <zlib.h>
 
 struct conn {
 	int fd;
@@ -53,6 +57,7 @@ struct conn {
 
 	struct buf in;
 	size_t in_start;   /* bytes at the front of in already returned */
+	bool secret_in;    /* input may hold passwords: consumed bytes are wiped */
 	size_t line_max;
 	size_t in_peak;
 	struct buf out;
@@ -67,6 +72,11 @@ struct conn {
 	int64_t xfer_progress;  /* last time a byte moved */
 	unsigned xfer_base_ms, xfer_rate, xfer_max_ms;
 	uint64_t xfer_bytes;
+
+	/* DEFLATE (RFC 1951) both ways once conn_compress_start ran. */
+	z_stream *zin, *zout;
+	unsigned char *zin_buf;     /* compressed input read but not yet inflated */
+	bool zin_more;              /* inflate filled its output: it may hold more */
 
 	uint64_t bytes_in, bytes_out;
 	char remote[CONN_ADDR_MAX];
@@ -346,8 +356,9 @@ static ssize_t tls_step(struct conn *c, void *p, size_t n, bool in, short *ev_r,
 	return tls_result(c, r, ev_r, e);
 }
 
-/* Moves 1..n bytes (reads into p, or writes from p), waiting as needed. */
-static ssize_t transfer_some(struct conn *c, void *p, size_t n, bool in, struct error *e)
+/* Moves 1..n bytes (reads into p, or writes from p) on the wire, waiting
+ * as needed. */
+static ssize_t wire_some(struct conn *c, void *p, size_t n, bool in, struct error *e)
 {
 	for (;;) {
 		short ev = 0;
@@ -360,6 +371,174 @@ static ssize_t transfer_some(struct conn *c, void *p, size_t n, bool in, struct 
 		if (r < 0 || conn_wait(c, ev, e) < 0)
 			return -1;
 	}
+}
+
+/*
+ * The DEFLATE layer (RFC 4978 §4: raw deflate both ways, each burst of
+ * output flushed with Z_SYNC_FLUSH so that the peer can decode all of it).
+ */
+
+/* Output window and memory level: 2^12 bytes and level 5 keep deflate's
+ * state near 32 KiB per connection (the default needs 256 KiB); inflate
+ * needs the full 2^15 window, as the peer may use it. */
+#define ZOUT_WINDOW_BITS 12
+#define ZOUT_MEM_LEVEL 5
+
+/* Input may inflate to at most ZIN_RATIO_MAX times the compressed bytes
+ * taken, plus ZIN_ALLOWANCE: real IMAP traffic stays far below, while a
+ * DEFLATE stream can reach about 1000:1 and so make the server work a
+ * thousand times what the peer sends. */
+#define ZIN_RATIO_MAX 100
+#define ZIN_ALLOWANCE (1024 * 1024)
+/* Most bytes one inflate call makes, so the ratio is checked often. */
+#define ZIN_STEP (16 * CONN_READ_CHUNK)
+
+static bool inflate_ratio_exceeded(const z_stream *z)
+{
+	return z->total_out > ZIN_ALLOWANCE &&
+		(uint64_t)z->total_out - ZIN_ALLOWANCE > (uint64_t)z->total_in * ZIN_RATIO_MAX;
+}
+
+/* Inflates 1..n bytes into p, reading compressed input as needed. */
+static ssize_t inflate_some(struct conn *c, void *p, size_t n, struct error *e)
+{
+	z_stream *z = c->zin;
+	for (;;) {
+		if (inflate_ratio_exceeded(z))
+			return error_set(e, ERR_INVALID, "%s: compressed input inflates to more than %d "
+			                 "times its size", c->op, ZIN_RATIO_MAX);
+		unsigned step = n > ZIN_STEP ? ZIN_STEP : (unsigned)n;
+		z->next_out = p;
+		z->avail_out = step;
+		int zr = inflate(z, Z_SYNC_FLUSH);
+		size_t got = step - z->avail_out;
+		c->zin_more = z->avail_out == 0;
+		if (zr == Z_STREAM_END)
+			return error_set(e, ERR_CLOSED, "%s: the peer ended its compressed stream", c->op);
+		if (zr != Z_OK && zr != Z_BUF_ERROR)
+			return error_set(e, ERR_INVALID, "%s: compressed input is corrupt (%s)", c->op,
+			                 z->msg != NULL ? z->msg : "inflate failed");
+		if (got > 0)
+			return (ssize_t)got;
+		if (z->avail_in > 0)
+			continue;
+		ssize_t r = wire_some(c, c->zin_buf, CONN_READ_CHUNK, true, e);
+		if (r < 0)
+			return -1;
+		z->next_in = c->zin_buf;
+		z->avail_in = (unsigned)r;
+	}
+}
+
+static ssize_t transfer_some(struct conn *c, void *p, size_t n, bool in, struct error *e)
+{
+	if (in && c->zin != NULL)
+		return inflate_some(c, p, n, e);
+	return wire_some(c, p, n, in, e);
+}
+
+static int wire_send_all(struct conn *c, const unsigned char *p, size_t n, struct error *e)
+{
+	while (n > 0) {
+		ssize_t r = wire_some(c, (void *)p, n, false, e);
+		if (r < 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Compresses and sends n bytes (in pieces zlib's unsigned counts hold),
+ * then a sync flush. */
+static int deflate_send(struct conn *c, const char *p, size_t n, struct error *e)
+{
+	z_stream *z = c->zout;
+	unsigned char tmp[CONN_READ_CHUNK];
+	do {
+		size_t piece = n < (1u << 30) ? n : (1u << 30);
+		z->next_in = (unsigned char *)p;
+		z->avail_in = (unsigned)piece;
+		p += piece;
+		n -= piece;
+		do {
+			z->next_out = tmp;
+			z->avail_out = sizeof(tmp);
+			if (deflate(z, n == 0 ? Z_SYNC_FLUSH : Z_NO_FLUSH) == Z_STREAM_ERROR)
+				return error_set(e, ERR_IO, "%s: deflate failed", c->op);
+			if (wire_send_all(c, tmp, sizeof(tmp) - z->avail_out, e) < 0)
+				return -1;
+		} while (z->avail_out == 0 || z->avail_in > 0);
+	} while (n > 0);
+	return 0;
+}
+
+static void compress_free(struct conn *c)
+{
+	if (c->zin != NULL) {
+		inflateEnd(c->zin);
+		free(c->zin);
+		c->zin = NULL;
+	}
+	if (c->zout != NULL) {
+		deflateEnd(c->zout);
+		free(c->zout);
+		c->zout = NULL;
+	}
+	free(c->zin_buf);
+	c->zin_buf = NULL;
+}
+
+int conn_compress_start(struct conn *c, struct error *e)
+{
+	if (c->zin != NULL)
+		return error_set(e, ERR_INVALID, "compression is already active");
+	c->zin = calloc(1, sizeof(*c->zin));
+	c->zout = calloc(1, sizeof(*c->zout));
+	c->zin_buf = malloc(c->line_max + CONN_READ_CHUNK);  /* holds what c->in may hold */
+	if (c->zin == NULL || c->zout == NULL || c->zin_buf == NULL)
+		abort();
+	if (inflateInit2(c->zin, -15) != Z_OK ||
+	    deflateInit2(c->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -ZOUT_WINDOW_BITS,
+	                 ZOUT_MEM_LEVEL, Z_DEFAULT_STRATEGY) != Z_OK) {
+		compress_free(c);
+		return error_set(e, ERR_IO, "cannot start compression: out of memory");
+	}
+	/* Input already received after the command that started compression
+	 * is compressed data (RFC 4978 §3). */
+	size_t pending = c->in.len - c->in_start;
+	memcpy(c->zin_buf, c->in.data + c->in_start, pending);
+	c->zin->next_in = c->zin_buf;
+	c->zin->avail_in = (unsigned)pending;
+	c->in_start = c->in.len;
+	return 0;
+}
+
+bool conn_compressed(const struct conn *c)
+{
+	return c->zin != NULL;
+}
+
+bool conn_in_buffered(const struct conn *c)
+{
+	if (c->in.len > c->in_start)
+		return true;
+	if (c->zin != NULL && (c->zin->avail_in > 0 || c->zin_more))
+		return true;
+	return c->ssl != NULL && c->tls_up && !c->tls_broken && SSL_pending(c->ssl) > 0;
+}
+
+void conn_release_buffers(struct conn *c)
+{
+	if (c->in.len == c->in_start && c->secret_in) {
+		buf_free_secret(&c->in);
+		c->in_start = 0;
+	} else if (c->in.len == c->in_start) {
+		buf_free(&c->in);
+		c->in_start = 0;
+	}
+	if (c->out.len == 0)
+		buf_free(&c->out);
 }
 
 /*
@@ -406,6 +585,11 @@ struct conn *conn_new(int fd, size_t line_max, struct error *e)
 		abort();
 	c->fd = fd;
 	c->is_socket = S_ISSOCK(st.st_mode);
+	/* The conn buffers output and flushes whole replies itself; Nagle's
+	 * algorithm would hold a reply's last small segment until the peer's
+	 * delayed ACK (about 40 ms a command). Fails harmlessly on non-TCP. */
+	if (c->is_socket)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	c->line_max = line_max;
 	buf_init(&c->in, line_max + CONN_READ_CHUNK);
 	buf_init(&c->out, CONN_OUT_FLUSH_AT + CONN_PRINTF_MAX);
@@ -427,7 +611,10 @@ void conn_free(struct conn **cp)
 		SSL_free(c->ssl);
 		ERR_clear_error();
 	}
+	compress_free(c);
 	close(c->fd);
+	if (c->secret_in)
+		buf_free_secret(&c->in);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c);
@@ -468,10 +655,21 @@ void conn_transfer_end(struct conn *c)
  * caller makes sure there is room: fewer than line_max bytes are pending. */
 static int fill_in(struct conn *c, struct error *e)
 {
-	if (c->in_start > 0) {
+	if (c->in_start > 0 && c->secret_in) {
+		/* the consumed bytes, and the copies the move leaves behind */
+		size_t old_len = c->in.len;
+		explicit_bzero(c->in.data, c->in_start);
+		buf_consume(&c->in, c->in_start);
+		explicit_bzero(c->in.data + c->in.len, old_len - c->in.len);
+		c->in_start = 0;
+	} else if (c->in_start > 0) {
 		buf_consume(&c->in, c->in_start);
 		c->in_start = 0;
 	}
+	/* Secret input gets the whole buffer at once: growing it would leave
+	 * copies in memory given back to the allocator. */
+	if (c->secret_in && buf_reserve(&c->in, buf_room(&c->in)) == NULL)
+		abort();
 	size_t room = buf_room(&c->in);
 	size_t want = room < CONN_READ_CHUNK ? room : CONN_READ_CHUNK;
 	char *p = want > 0 ? buf_reserve(&c->in, want) : NULL;
@@ -570,6 +768,29 @@ int conn_read_exact(struct conn *c, void *p, size_t n, struct error *e)
 	return 0;
 }
 
+void conn_set_secret_input(struct conn *c, bool on)
+{
+	if (!on && c->secret_in && c->in_start > 0)
+		explicit_bzero(c->in.data, c->in_start);
+	c->secret_in = on;
+}
+
+ssize_t conn_peek(struct conn *c, const char **p_r, struct error *e)
+{
+	op_begin(c, "read");
+	if (c->in.len == c->in_start && fill_in(c, e) < 0)
+		return -1;
+	*p_r = c->in.data + c->in_start;
+	return (ssize_t)(c->in.len - c->in_start);
+}
+
+void conn_consume(struct conn *c, size_t n)
+{
+	if (n > c->in.len - c->in_start)
+		abort();
+	c->in_start += n;
+}
+
 size_t conn_in_pending(const struct conn *c)
 {
 	return c->in.len - c->in_start;
@@ -581,6 +802,8 @@ size_t conn_in_pending(const struct conn *c)
 
 static int send_all(struct conn *c, const char *p, size_t n, struct error *e)
 {
+	if (c->zout != NULL)
+		return deflate_send(c, p, n, e);
 	while (n > 0) {
 		ssize_t r = transfer_some(c, (void *)p, n, false, e);
 		if (r < 0)
@@ -685,13 +908,19 @@ static int tls_prepare(struct conn *c, struct error *e)
 	return flush_out(c, e);
 }
 
-/* RFC 3207 §4.2: discard anything pipelined after STARTTLS (CVE-2011-0411). */
+/* RFC 3207 §4.2: discard anything pipelined after STARTTLS (CVE-2011-0411),
+ * also input still held compressed or inflated in the DEFLATE layer. */
 static int refuse_pipelined(struct conn *c, const char *side, struct error *e)
 {
-	size_t pending = conn_in_pending(c);
-	if (pending == 0)
+	if (!conn_in_buffered(c))
 		return 0;
+	size_t pending = conn_in_pending(c);
 	c->in_start = c->in.len;
+	if (c->zin != NULL) {
+		pending += c->zin->avail_in;
+		c->zin->avail_in = 0;
+		c->zin_more = false;
+	}
 	return error_set(e, ERR_REFUSED,
 		"STARTTLS: %s sent %zu bytes of plain text after the command; discarded, "
 		"TLS refused (RFC 3207 §4.2)", side, pending);
@@ -733,6 +962,16 @@ int conn_starttls_client(struct conn *c, struct tls_client *client, const char *
 	if (refuse_pipelined(c, "server", e) < 0)
 		return -1;
 	return conn_tls_connect(c, client, host, e);
+}
+
+int conn_starttls_client_ssl(struct conn *c, struct ssl_st *ssl, struct error *e)
+{
+	if (refuse_pipelined(c, "server", e) < 0 || tls_prepare(c, e) < 0) {
+		SSL_free(ssl);
+		return -1;
+	}
+	SSL_set_connect_state(ssl);
+	return handshake(c, ssl, e);
 }
 
 bool conn_tls_active(const struct conn *c)

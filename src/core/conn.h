@@ -130,9 +130,36 @@ ssize_t conn_read(struct conn *c, void *p, size_t n, struct error *e);
  * the bytes before the end are lost. */
 int conn_read_exact(struct conn *c, void *p, size_t n, struct error *e);
 
+/* Marks the input as possibly holding passwords (a protocol's state before
+ * login) or no longer: while on, input the caller has consumed is
+ * overwritten with zeros before the buffer's memory is reused or freed,
+ * and turning it off wipes what was consumed since. */
+void conn_set_secret_input(struct conn *c, bool on);
+
+/* The input buffered (after reading more when none is), left in place:
+ * *p_r gets the bytes, valid until the next call on the conn, and their
+ * count (> 0) is returned, or -1 with e set as conn_read. For scanning
+ * input in chunks without reading past a point; take bytes with
+ * conn_consume. */
+ssize_t conn_peek(struct conn *c, const char **p_r, struct error *e);
+
+/* Consumes the first n of the bytes conn_peek returned (n no more than it
+ * returned). */
+void conn_consume(struct conn *c, size_t n);
+
 /* Bytes received and buffered but not yet returned to the caller. A protocol
  * checks this to refuse pipelining where it is not allowed. */
 size_t conn_in_pending(const struct conn *c);
+
+/* Whether input may be available without waiting for the fd: buffered here,
+ * in the TLS session, or in the decompressor. Check it before poll() on
+ * conn_fd (IMAP IDLE). */
+bool conn_in_buffered(const struct conn *c);
+
+/* Frees the input and output buffers while they hold nothing (a connection
+ * that waits long, as in IMAP IDLE); they are made again when needed. Lines
+ * returned before are no longer valid. */
+void conn_release_buffers(struct conn *c);
 
 /*
  * Writing. Output is buffered; conn_flush sends it. Replies to pipelined
@@ -179,6 +206,26 @@ int conn_tls_connect(struct conn *c, struct tls_client *client, const char *host
  * Otherwise as conn_tls_connect. */
 int conn_starttls_client(struct conn *c, struct tls_client *client, const char *host,
 	struct error *e);
+
+/* STARTTLS as a client with an SSL the caller made and set up (from
+ * tls_client_ssl_new, then DANE records or other per-connection settings);
+ * the conn owns ssl from now on, also on failure. Otherwise as
+ * conn_starttls_client. */
+int conn_starttls_client_ssl(struct conn *c, struct ssl_st *ssl, struct error *e);
+
+/*
+ * Compression (IMAP COMPRESS=DEFLATE, RFC 4978): from now on both
+ * directions are raw DEFLATE (RFC 1951) streams above TLS; input already
+ * buffered is taken as compressed. Flush the reply that announces it first.
+ * Returns 0, or -1 with e set (already active, out of memory). Compressed
+ * input that does not inflate fails reads with ERR_INVALID, as does input
+ * that inflates to more than 100 times the compressed bytes past the first
+ * MiB (a decompression bomb).
+ */
+int conn_compress_start(struct conn *c, struct error *e);
+
+/* Whether compression is active. */
+bool conn_compressed(const struct conn *c);
 
 /* Whether a TLS session is established. */
 bool conn_tls_active(const struct conn *c);

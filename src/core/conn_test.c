@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 static int64_t now_ms(void)
 {
@@ -516,6 +517,142 @@ static void test_pipe_source(void **state)
 	conn_free(&c);
 }
 
+/* conn_peek shows buffered input without taking it; conn_consume takes
+ * part of it and the rest stays for the next read. */
+static void test_peek_consume(void **state)
+{
+	int peer;
+	struct conn *c = conn_pair(512, &peer);
+	struct error e;
+	send_str(peer, "abc\ndef\n");
+	const char *p;
+	ssize_t n = conn_peek(c, &p, &e);
+	assert_int_equal(n, 8);
+	assert_memory_equal(p, "abc\ndef\n", 8);
+	conn_consume(c, 4);
+	assert_int_equal(conn_peek(c, &p, &e), 4);
+	expect_line(c, "def", false);
+	send_str(peer, "ghi\n");
+	assert_int_equal(conn_peek(c, &p, &e), 4);  /* reads when nothing is buffered */
+	assert_memory_equal(p, "ghi\n", 4);
+	conn_consume(c, 4);
+	assert_int_equal(conn_in_pending(c), 0);
+	conn_free(&c);
+	close(peer);
+}
+
+/* With secret input on, consumed input is wiped before the buffer is
+ * reused, and when it is turned off: a password read in a line does not
+ * stay in the conn's memory. (Reads the buffer through an old line
+ * pointer: the buffer has its full size from the start in this mode.) */
+static void test_secret_input_wiped(void **state)
+{
+	int peer;
+	struct conn *c = conn_pair(512, &peer);
+	conn_set_secret_input(c, true);
+	struct conn_line line;
+	struct error e;
+	send_str(peer, "a LOGIN u sesame\r\n");
+	assert_int_equal(conn_read_line(c, &line, &e), 0);
+	char *first = line.data;
+	static const char zeros[18];
+	send_str(peer, "b NOOP\r\n");
+	expect_line(c, "b NOOP", true);  /* refilled: the first line was wiped */
+	assert_memory_equal(first + 9, zeros, 9);
+	assert_null(memmem(first, 512, "sesame", 6));
+	send_str(peer, "c LOGIN v open-sesame\r\nd NOOP\r\n");
+	assert_int_equal(conn_read_line(c, &line, &e), 0);
+	char *third = line.data;
+	expect_line(c, "d NOOP", true);
+	conn_set_secret_input(c, false);  /* wipes what was consumed */
+	assert_null(memmem(first, 512, "sesame", 6));
+	assert_memory_equal(third, zeros, 18);
+	send_str(peer, "e NOOP\r\n");
+	expect_line(c, "e NOOP", true);
+	conn_free(&c);
+	close(peer);
+}
+
+/* in as raw DEFLATE (RFC 1951) with a sync flush, malloc'd; *n_r its size. */
+static unsigned char *deflate_all(const char *in, size_t n, size_t *n_r)
+{
+	z_stream z = {0};
+	assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	size_t cap = deflateBound(&z, n) + 64;
+	unsigned char *out = malloc(cap);
+	assert_non_null(out);
+	z.next_in = (unsigned char *)in;
+	z.avail_in = (unsigned)n;
+	z.next_out = out;
+	z.avail_out = (unsigned)cap;
+	assert_int_equal(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+	*n_r = cap - z.avail_out;
+	deflateEnd(&z);
+	return out;
+}
+
+/* Reads until an error; returns the bytes read, *e the error. */
+static size_t read_all(struct conn *c, struct error *e)
+{
+	static char chunk[65536];
+	size_t total = 0;
+	for (;;) {
+		ssize_t r = conn_read(c, chunk, sizeof(chunk), e);
+		if (r < 0)
+			return total;
+		total += (size_t)r;
+	}
+}
+
+/* RFC 4978 input that inflates past 100:1 (after the first MiB) fails the
+ * read: 16 MiB of one byte compress to about 16 KiB. Input that compresses
+ * as text does reads whole. */
+static void test_compress_ratio(void **state)
+{
+	enum { BOMB = 16 << 20, TEXT = 4 << 20 };
+	char *plain = malloc(BOMB);
+	assert_non_null(plain);
+	memset(plain, 'x', BOMB);
+	size_t n;
+	unsigned char *wire = deflate_all(plain, BOMB, &n);
+	int peer;
+	struct conn *c = conn_pair(512, &peer);
+	struct error e;
+	assert_int_equal(conn_compress_start(c, &e), 0);
+	struct feeder f = { .fd = peer, .data = (char *)wire, .len = n, .chunk = 65536,
+		.times = 1, .close_after = true };
+	feeder_start(&f);
+	size_t got = read_all(c, &e);
+	conn_free(&c);  /* ends the feeder's sends, if still sending */
+	feeder_join(&f);
+	close(peer);
+	free(wire);
+	assert_int_equal(e.kind, ERR_INVALID);
+	assert_non_null(strstr(e.msg, "inflates to more than 100 times"));
+	assert_true(got >= (1 << 20) && got <= (1 << 20) + 100 * n + 65536);
+
+	/* Text-like bytes: a few bits of entropy each, ratio far below 100. */
+	uint32_t x = 1;
+	for (size_t i = 0; i < TEXT; i++) {
+		x = x * 1103515245 + 12345;
+		plain[i] = (char)('a' + (x >> 16) % 16);
+	}
+	wire = deflate_all(plain, TEXT, &n);
+	c = conn_pair(512, &peer);
+	assert_int_equal(conn_compress_start(c, &e), 0);
+	f = (struct feeder){ .fd = peer, .data = (char *)wire, .len = n, .chunk = 65536,
+		.times = 1, .close_after = true };
+	feeder_start(&f);
+	got = read_all(c, &e);
+	feeder_join(&f);
+	assert_int_equal(e.kind, ERR_CLOSED);
+	assert_int_equal(got, TEXT);
+	conn_free(&c);
+	close(peer);
+	free(wire);
+	free(plain);
+}
+
 static void test_bad_line_max(void **state)
 {
 	int sv[2];
@@ -547,6 +684,9 @@ int main(void)
 		cmocka_unit_test(test_remote_loopback),
 		cmocka_unit_test(test_pipe_source),
 		cmocka_unit_test(test_bad_line_max),
+		cmocka_unit_test(test_peek_consume),
+		cmocka_unit_test(test_secret_input_wiped),
+		cmocka_unit_test(test_compress_ratio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,7 +42,10 @@ struct log_line {
 	bool active;
 };
 
-static _Thread_local struct log_line tl_line;
+/* The line being built by this thread, allocated by log_begin and freed by
+ * log_end: a thread-local array would be zeroed, and so resident, in every
+ * thread (one per connection) whether it logs or not. */
+static _Thread_local struct log_line *tl_line;
 
 int log_level_parse(const char *s, enum log_level *level_r)
 {
@@ -238,6 +242,22 @@ static void line_raw(struct log_line *l, const char *s, size_t n)
 	l->cut = o.cut;
 }
 
+/* Writes a key: letters, digits, "_", "-" and "." pass, any other byte
+ * becomes "_" (and an empty key is "_"), so that a key that came from
+ * the network (an IMAP ID field name) cannot hold "=", a space or a line
+ * break. */
+static void key_into(struct out *o, const char *key)
+{
+	if (key[0] == '\0')
+		out_bytes(o, "_", 1);
+	for (const char *p = key; *p != '\0'; p++) {
+		char c = *p;
+		bool token = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+		out_bytes(o, token ? p : "_", 1);
+	}
+}
+
 static void line_kv(struct log_line *l, const char *key, const char *value, size_t n)
 {
 	if (l == NULL)
@@ -245,7 +265,7 @@ static void line_kv(struct log_line *l, const char *key, const char *value, size
 	size_t before = l->len;
 	struct out o = {l->text, sizeof(l->text) - TAIL_RESERVE, l->len, false};
 	out_bytes(&o, " ", 1);
-	out_bytes(&o, key, strlen(key));
+	key_into(&o, key);
 	out_bytes(&o, "=", 1);
 	escape_into(&o, value, n);
 	if (o.cut) {
@@ -261,7 +281,9 @@ struct log_line *log_begin(enum log_level level, const char *pkg, const char *ms
 {
 	if (!log_enabled(level, pkg))
 		return NULL;
-	struct log_line *l = &tl_line;
+	if (tl_line == NULL && (tl_line = malloc(sizeof(*tl_line))) == NULL)
+		return NULL;
+	struct log_line *l = tl_line;
 	l->len = 0;
 	l->cut = false;
 	l->active = true;
@@ -320,7 +342,7 @@ void log_error_value(struct log_line *l, const struct error *e)
 
 void log_end(struct log_line *l)
 {
-	if (l == NULL || !l->active)
+	if (l == NULL || l != tl_line || !l->active)
 		return;
 	if (l->cut) {
 		static const char tail[] = " truncated=true";
@@ -338,7 +360,8 @@ void log_end(struct log_line *l)
 			break;  /* nowhere left to report a failing log */
 		off += (size_t)w;
 	}
-	l->active = false;
+	free(tl_line);
+	tl_line = NULL;
 }
 
 void log_msgf(enum log_level level, const char *pkg, const char *fmt, ...)

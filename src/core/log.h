@@ -3,7 +3,8 @@
  *
  *   time=2026-11-25T17:30:00.123Z level=info pkg=smtpserver msg="delivered" cid=1f rcpt=a@b.example
  *
- * Keys are chosen by the program; values are escaped (quotes, backslashes,
+ * Keys are chosen by the program (bytes other than letters, digits, "_",
+ * "-" and "." become "_", should a key come from outside); values are escaped (quotes, backslashes,
  * control bytes and invalid UTF-8 become \", \\, \n, \xHH), so text from the
  * network can never forge a second line or a key. Each line is written with a
  * single write(2), so lines from threads never interleave.

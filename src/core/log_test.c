@@ -68,6 +68,15 @@ static void test_escaping(void **state)
 	                          "bin=\"\\x01\\xff\xc3\xa9\" empty=\"\"\n"));
 	/* Exactly one line: no raw newline inside. */
 	assert_ptr_equal(strchr(s, '\n'), s + strlen(s) - 1);
+	/* A key from the network cannot end the line or forge a pair. */
+	l = log_begin(LOG_WARN, "imap", "id");
+	log_str(l, "x\r\ntime=0 level=error msg=forged a", "v");
+	log_str(l, "", "w");
+	log_str(l, "os.name-2", "y");
+	log_end(l);
+	s = capture();
+	assert_non_null(strstr(s, "msg=id x__time_0_level_error_msg_forged_a=v _=w os.name-2=y\n"));
+	assert_ptr_equal(strchr(s, '\n'), s + strlen(s) - 1);
 }
 
 static void test_levels_per_package(void **state)

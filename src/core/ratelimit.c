@@ -147,6 +147,36 @@ void ratelimit_add(struct ratelimit *rl, const char *key, unsigned n)
 	pthread_mutex_unlock(&rl->mu);
 }
 
+bool ratelimit_take(struct ratelimit *rl, const char *key)
+{
+	pthread_mutex_lock(&rl->mu);
+	int64_t now = rl->now();
+	struct slot *s = find(rl, key, true);
+	advance(rl, s, now);
+	bool ok = estimate(rl, s, now) < rl->max;
+	if (ok) {
+		s->cur++;
+		s->last = now;
+	}
+	pthread_mutex_unlock(&rl->mu);
+	return ok;
+}
+
+void ratelimit_refund(struct ratelimit *rl, const char *key, unsigned n)
+{
+	pthread_mutex_lock(&rl->mu);
+	struct slot *s = find(rl, key, false);
+	if (s != NULL) {
+		advance(rl, s, rl->now());
+		/* counted in this window, or in the previous one if it ended since */
+		unsigned from_cur = n < s->cur ? n : s->cur;
+		s->cur -= from_cur;
+		n -= from_cur;
+		s->prev -= n < s->prev ? n : s->prev;
+	}
+	pthread_mutex_unlock(&rl->mu);
+}
+
 void ratelimit_reset(struct ratelimit *rl, const char *key)
 {
 	pthread_mutex_lock(&rl->mu);

@@ -31,6 +31,14 @@ bool ratelimit_ok(struct ratelimit *rl, const char *key);
 /* Records n events for key. */
 void ratelimit_add(struct ratelimit *rl, const char *key, unsigned n);
 
+/* ratelimit_ok and, if it holds, ratelimit_add of one event, as one step:
+ * callers running at once cannot all pass the check before any counts. */
+bool ratelimit_take(struct ratelimit *rl, const char *key);
+
+/* Takes back up to n events recorded for key (an attempt counted in
+ * advance by ratelimit_take that turned out not to count). */
+void ratelimit_refund(struct ratelimit *rl, const char *key, unsigned n);
+
 /* Forgets key (e.g. after a successful login). */
 void ratelimit_reset(struct ratelimit *rl, const char *key);
 

@@ -50,6 +50,30 @@ static void test_sliding_window(void **state)
 	ratelimit_free(&rl);
 }
 
+/* take checks and counts in one step; refund gives back, also after the
+ * window moved on. */
+static void test_take_refund(void **state)
+{
+	struct ratelimit *rl = make(60, 2, 16);
+	assert_true(ratelimit_take(rl, "k"));
+	assert_true(ratelimit_take(rl, "k"));
+	assert_false(ratelimit_take(rl, "k"));  /* full: not counted */
+	ratelimit_refund(rl, "k", 1);
+	assert_true(ratelimit_ok(rl, "k"));
+	assert_true(ratelimit_take(rl, "k"));
+	assert_false(ratelimit_ok(rl, "k"));
+	fake_now += 60;                         /* the 2 are now the previous window's */
+	assert_false(ratelimit_ok(rl, "k"));
+	ratelimit_refund(rl, "k", 1);
+	assert_true(ratelimit_ok(rl, "k"));
+	ratelimit_refund(rl, "k", 5);           /* never below nothing */
+	assert_true(ratelimit_take(rl, "k"));
+	assert_true(ratelimit_take(rl, "k"));
+	assert_false(ratelimit_take(rl, "k"));
+	ratelimit_refund(rl, "unknown", 1);
+	ratelimit_free(&rl);
+}
+
 static void test_eviction_bounded(void **state)
 {
 	struct ratelimit *rl = make(60, 1, 16);
@@ -86,6 +110,7 @@ int main(void)
 		cmocka_unit_test(test_limit_within_window),
 		cmocka_unit_test(test_sliding_window),
 		cmocka_unit_test(test_eviction_bounded),
+		cmocka_unit_test(test_take_refund),
 		cmocka_unit_test(test_addr_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,11 @@ struct tls_client *tls_client_new(const struct tls_client_opts *opts, struct err
 /* Frees *c (NULL allowed) and sets *c to NULL. */
 void tls_client_free(struct tls_client **c);
 
+/* The SSL_CTX, borrowed, for settings a caller makes before any connection
+ * uses the context (DANE: SSL_CTX_dane_enable; extra trust anchors). Valid
+ * while c lives. */
+struct ssl_ctx_st *tls_client_ctx(struct tls_client *c);
+
 /* A new client-side SSL for a connection to host, or NULL with e set.
  * host is sent as SNI unless it is an IP literal (RFC 6066 §3) and, when the
  * context verifies, the certificate must match it (SAN DNS name or IP

@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <zlib.h>
 
 /* Certificates made once for all tests. */
 enum { CERT_MAIL, CERT_OTHER, CERT_WILD, CERT_EXACT, CERT_COUNT };
@@ -684,6 +685,59 @@ static void test_tls12_peer(void **state)
 	}
 }
 
+/* n bytes as one raw DEFLATE burst (RFC 1951, sync-flushed) into out. */
+static size_t deflate_burst(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+	z_stream z = {0};
+	assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)in;
+	z.avail_in = (unsigned)n;
+	z.next_out = out;
+	z.avail_out = (unsigned)cap;
+	assert_int_equal(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+	assert_int_equal(z.avail_in, 0);
+	size_t len = cap - z.avail_out;
+	deflateEnd(&z);
+	return len;
+}
+
+/* RFC 3207 §4.2 with COMPRESS (RFC 4978) on: a command pipelined after
+ * STARTTLS that is still compressed, not yet inflated into the line
+ * buffer, is refused all the same. The STARTTLS line ends exactly where the
+ * first inflated chunk (CONN_READ_CHUNK bytes) does. */
+static void test_starttls_injection_compressed(void **state)
+{
+	struct tls_server *srv = server_new(TLS_MIN_V1_2);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct error e;
+	struct conn *c = conn_new(sv[0], 8192, &e);
+	assert_non_null(c);
+	conn_set_idle_timeout(c, 2000);
+	assert_int_equal(conn_compress_start(c, &e), 0);
+	char plain[CONN_READ_CHUNK + 16];
+	memset(plain, 'x', CONN_READ_CHUNK);
+	memcpy(plain + CONN_READ_CHUNK - 12, "\r\nSTARTTLS\r\n", 12);
+	memcpy(plain + CONN_READ_CHUNK, "NOOP\r\n", 6);
+	unsigned char wire[8192];
+	size_t n = deflate_burst(plain, CONN_READ_CHUNK + 6, wire, sizeof(wire));
+	assert_int_equal(send(sv[1], wire, n, 0), (ssize_t)n);
+	struct conn_line line;
+	assert_int_equal(conn_read_line(c, &line, &e), 0);
+	assert_int_equal(line.len, CONN_READ_CHUNK - 12);
+	assert_int_equal(conn_read_line(c, &line, &e), 0);
+	assert_string_equal(line.data, "STARTTLS");
+	assert_int_equal(conn_in_pending(c), 0);
+	assert_true(conn_in_buffered(c));
+	assert_int_equal(conn_starttls_server(c, srv, &e), -1);
+	assert_int_equal(e.kind, ERR_REFUSED);
+	assert_false(conn_in_buffered(c));  /* discarded, never read as TLS input */
+	assert_false(conn_tls_active(c));
+	conn_free(&c);
+	close(sv[1]);
+	tls_server_free(&srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -692,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_starttls_injection),
+		cmocka_unit_test(test_starttls_injection_compressed),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_verify_failures),
 		cmocka_unit_test(test_stall_after_handshake),

@@ -13,6 +13,7 @@
 #ifndef TERN_IMAP_IMAP_H
 #define TERN_IMAP_IMAP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,12 +25,23 @@ struct error;
 
 /*
  * Limits. RFC 9051 §4 sets no line length; RFC 7162 §4 asks servers to
- * accept command lines of at least 8192 octets.
+ * accept command lines of at least 8192 octets. One line of 64 KiB (the
+ * default of Dovecot's imap_max_line_length) holds the largest ID command
+ * RFC 2971 §3.3 allows, about 31 800 octets quoted (twice that if every
+ * character were escaped), and long UID sets; the conn's buffer grows to
+ * it only for such lines.
  */
-#define IMAP_LINE_MAX_DEFAULT 8192
+#define IMAP_LINE_MAX_DEFAULT (64 * 1024)
 #define IMAP_COMMAND_MAX_DEFAULT (64 * 1024)   /* one command, literals included */
 #define IMAP_ARGS_MAX_DEFAULT 1000             /* values in one command */
 #define IMAP_DEPTH_MAX_DEFAULT 32              /* parenthesis / search nesting */
+/* RFC 2971 §3.3: at most 30 field-value pairs, fields of at most 30
+ * octets, values of at most 1024; the parser refuses more. */
+#define IMAP_ID_PAIRS_MAX 30
+#define IMAP_ID_FIELD_MAX 30
+#define IMAP_ID_VALUE_MAX 1024
+/* A command limit before login that still lets the largest ID through. */
+#define IMAP_PREAUTH_COMMAND_MAX (64 * 1024)
 #define IMAP_APPEND_MAX_DEFAULT (50u * 1024 * 1024)
 /* RFC 7888 §4: LITERAL- allows non-synchronizing literals of at most 4096 octets. */
 #define IMAP_LITERAL_MINUS_MAX 4096
@@ -203,6 +215,14 @@ enum imap_status_item {
 	IMAP_ST_RECENT = 1 << 6, IMAP_ST_HIGHESTMODSEQ = 1 << 7, IMAP_ST_APPENDLIMIT = 1 << 8,
 };
 
+/* Which mailbox arguments of a command were kept undecoded. */
+enum imap_undecodable {
+	IMAP_UNDECODABLE_MAILBOX = 1 << 0,    /* mailbox (select.mailbox too) */
+	IMAP_UNDECODABLE_MAILBOX2 = 1 << 1,   /* RENAME's new name */
+	IMAP_UNDECODABLE_REFERENCE = 1 << 2,  /* LIST's reference */
+	IMAP_UNDECODABLE_PATTERN = 1 << 3,    /* a LIST pattern, left out */
+};
+
 /* LIST (RFC 9051 §6.3.9; LIST-EXTENDED RFC 5258 §3; LIST-STATUS RFC 5819). */
 enum imap_list_select {
 	IMAP_LS_SUBSCRIBED = 1 << 0, IMAP_LS_REMOTE = 1 << 1, IMAP_LS_RECURSIVEMATCH = 1 << 2,
@@ -278,6 +298,11 @@ struct imap_command {
 	/* CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE, STATUS, APPEND, COPY, MOVE,
 	 * GETQUOTAROOT, REPLACE: mailbox; RENAME: mailbox (old) and mailbox2 (new). */
 	const char *mailbox, *mailbox2;
+	/* Mailbox arguments that were not valid modified UTF-7 (with IMAP_UTF8:
+	 * not UTF-8), kept as sent: no mailbox can have such a name (RFC 3501
+	 * §5.1.3), so commands answer NO, not BAD. enum imap_undecodable bits;
+	 * LIST patterns of that kind are left out of list.patterns. */
+	unsigned undecodable;
 	const char **use;            /* CREATE (USE (...)): special-use flags */
 	size_t n_use;
 	/* ENABLE: capabilities (upper case). ID: keys and values (NULL = NIL). */
@@ -297,6 +322,10 @@ struct imap_command {
 	struct imap_store store;     /* STORE */
 	struct imap_quota_res *quota; /* SETQUOTA */
 	size_t n_quota;
+	/* Octets of APPEND literals reserved from imap_limits.append_budget by
+	 * imap_read_command: give them back with imap_append_budget_release
+	 * once the command has run (the data is dropped). */
+	uint64_t append_held;
 };
 
 /* The command's name in upper case ("FETCH"), "?" for an unknown value. */
@@ -318,7 +347,11 @@ int imap_command_parse(const char *p, size_t len, unsigned flags, size_t args_ma
 
 /* Called before the reader reads the octets of a synchronizing literal
  * {size}: writes and flushes the continuation ("+ Ready" CRLF). Returns 0,
- * or -1 with e set (the reader then fails with that error, fatal). */
+ * or -1 with e set (the reader then fails with that error, fatal), or 1
+ * with e set to refuse the literal instead of "+" (the command is then
+ * refused with NO, code TRYCREATE for ERR_NOTFOUND: an APPEND to a mailbox
+ * that does not exist, RFC 9051 §6.3.12). The command so far, up to the
+ * literal's announcement and its CRLF, is in the reader's scratch. */
 typedef int imap_continue_fn(void *ctx, uint64_t size, struct error *e);
 
 struct imap_limits {
@@ -334,9 +367,26 @@ struct imap_limits {
 	 * transfer deadline (conn_transfer_begin): base_ms + 1 s per min_rate
 	 * octets, at most max_ms; the idle timeout still bounds each stall. */
 	unsigned transfer_base_ms, transfer_min_rate, transfer_max_ms;
+	/* Shared by the sessions of a process (NULL: none): APPEND literals
+	 * are reserved from it before they are read. */
+	struct imap_append_budget *append_budget;
 };
 
 #define IMAP_LITERAL_TRANSFER_MIN (64 * 1024)
+
+/* A bound on the APPEND octets held at once by all the sessions that share
+ * it: each literal is reserved before it is read (before "+" for a
+ * synchronizing one) and given back when its command has run. A literal
+ * that does not fit is refused with NO [LIMIT] (imap_refusal.no): a
+ * shortage the client may retry, RFC 9051 §7.1.2. A command that is alone
+ * in the budget is never refused by it (its own limits bound it). */
+struct imap_append_budget {
+	_Atomic uint64_t used;
+	uint64_t max;
+};
+
+/* Gives back n octets reserved from b (NULL: nothing). */
+void imap_append_budget_release(struct imap_append_budget *b, uint64_t n);
 
 /* Fills l with the *_DEFAULT values (append_total_max 4 * append_max,
  * skip_max = append_max; transfers: 60 s + 1 s per 1024 octets, at most
@@ -352,6 +402,9 @@ struct imap_refusal {
 	                              * "* BYE" if possible, then close */
 	bool literal_refused;        /* a synchronizing literal was refused before the
 	                              * client sent it: send the BAD instead of "+" */
+	bool no;                     /* answer NO, not BAD: the command was valid but
+	                              * cannot be done (code "LIMIT": a shortage to
+	                              * retry; "TRYCREATE": see imap_continue_fn) */
 };
 
 /* Reads one command from c, whose line_max bounds each line (use

@@ -264,9 +264,10 @@ static const char *astring(struct ps *s)
 	return astring_x(s, "]", &v) < 0 ? NULL : v.p;
 }
 
-/* nstring = string / NIL */
-static int nstring(struct ps *s, const char **out)
+/* nstring = string / NIL; *n_r gets its length, 0 for NIL. */
+static int nstring_n(struct ps *s, const char **out, size_t *n_r)
 {
+	*n_r = 0;
 	if (take_kw(s, "NIL")) {
 		*out = NULL;
 		return count_arg(s);
@@ -275,27 +276,50 @@ static int nstring(struct ps *s, const char **out)
 	if (string(s, &v) < 0)
 		return -1;
 	*out = v.p;
+	*n_r = v.n;
 	return 0;
 }
 
-static const char *mailbox_x(struct ps *s, const char *extra)
+/* A mailbox name, decoded. A name that is not valid modified UTF-7 (or,
+ * with IMAP_UTF8, not UTF-8) is no syntax error: it names no mailbox that
+ * can exist, so it is kept as sent and *undecodable_r set, for the command
+ * to answer NO (RFC 3501 §5.1.3; SELECT of such a name is NO, not BAD). A
+ * NUL stays an error: cut at it, the name would be another one. */
+static const char *mailbox_x(struct ps *s, const char *extra, bool *undecodable_r)
 {
 	struct imap_string v;
+	*undecodable_r = false;
 	if (astring_x(s, extra, &v) < 0)
 		return NULL;
 	const char *out;
-	if (imap_mailbox_decode(v.p, v.n, s->flags, s->a, &out, s->e) < 0) {
+	if (imap_mailbox_decode(v.p, v.n, s->flags, s->a, &out, s->e) == 0)
+		return out;
+	if (memchr(v.p, '\0', v.n) != NULL) {
 		error_prefix(s->e, "%s: mailbox name", imap_cmd_name(s->cmd->cmd));
 		return NULL;
 	}
-	return out;
+	*undecodable_r = true;
+	return v.p;
 }
 
-/* mailbox (§9): "INBOX" / astring, decoded (imap_mailbox_decode). */
-static const char *mailbox(struct ps *s) { return mailbox_x(s, "]"); }
+/* mailbox (§9): "INBOX" / astring, decoded (imap_mailbox_decode); bit is
+ * set in cmd->undecodable for a name kept as sent. */
+static const char *mailbox_bit(struct ps *s, unsigned bit)
+{
+	bool undecodable;
+	const char *m = mailbox_x(s, "]", &undecodable);
+	if (undecodable)
+		s->cmd->undecodable |= bit;
+	return m;
+}
+
+static const char *mailbox(struct ps *s) { return mailbox_bit(s, IMAP_UNDECODABLE_MAILBOX); }
 
 /* list-mailbox = 1*list-char / string; list-char = ATOM-CHAR / list-wildcards / resp-specials */
-static const char *list_mailbox(struct ps *s) { return mailbox_x(s, "]%*"); }
+static const char *list_mailbox(struct ps *s, bool *undecodable_r)
+{
+	return mailbox_x(s, "]%*", undecodable_r);
+}
 
 /* A parenthesized list of items, each read by fn: "(" [item *(SP item)] ")". */
 typedef int item_fn(struct ps *s, void *ctx);
@@ -959,7 +983,7 @@ static int parse_rename(struct ps *s)
 {
 	if ((s->cmd->mailbox = mailbox(s)) == NULL || sp(s) < 0)
 		return -1;
-	return (s->cmd->mailbox2 = mailbox(s)) == NULL ? -1 : 0;
+	return (s->cmd->mailbox2 = mailbox_bit(s, IMAP_UNDECODABLE_MAILBOX2)) == NULL ? -1 : 0;
 }
 
 /* STATUS items (§6.3.11, §9 status-att) */
@@ -1024,12 +1048,18 @@ static int list_return_opt(struct ps *s, void *ctx)
 	return count_arg(s);
 }
 
+/* A pattern that is not valid modified UTF-7 matches no name that can
+ * exist: it is left out of the list (and counted in undecodable). */
 static int pattern_item(struct ps *s, void *ctx)
 {
-	const char *m = list_mailbox(s);
+	bool undecodable;
+	const char *m = list_mailbox(s, &undecodable);
 	if (m == NULL)
 		return -1;
-	strv_push(ctx, m);
+	if (undecodable)
+		s->cmd->undecodable |= IMAP_UNDECODABLE_PATTERN;
+	else
+		strv_push(ctx, m);
 	return 0;
 }
 
@@ -1045,7 +1075,7 @@ static int parse_list(struct ps *s)
 				!(l->select & (IMAP_LS_SUBSCRIBED | IMAP_LS_SPECIAL_USE)))
 			return bad(s, "RECURSIVEMATCH with another selection option (RFC 5258 §3)");
 	}
-	if ((l->reference = mailbox(s)) == NULL || sp(s) < 0)
+	if ((l->reference = mailbox_bit(s, IMAP_UNDECODABLE_REFERENCE)) == NULL || sp(s) < 0)
 		return -1;
 	struct strv sv = { .a = s->a };
 	if (!lsub && peek(s, '(')) {
@@ -1118,10 +1148,12 @@ static int parse_append(struct ps *s)
 }
 
 /* REPLACE (RFC 8508 §6): seq-number/uid SP mailbox SP append-message */
+/* replace (RFC 8508 §6): seq-number SP mailbox append-message; seq-number
+ * (RFC 9051 §9) allows "*", kept as 0 like other sequence sets. */
 static int parse_replace(struct ps *s)
 {
 	struct imap_seq_range *r = arena_alloc(s->a, sizeof *r);
-	if (nz_number32(s, &r->first) < 0 || sp(s) < 0)
+	if (seq_number(s, &r->first) < 0 || sp(s) < 0)
 		return -1;
 	r->last = r->first;
 	s->cmd->set.r = r;
@@ -1202,10 +1234,21 @@ static int parse_id(struct ps *s)
 	for (;;) {
 		struct imap_string key;
 		const char *val;
-		if (string(s, &key) < 0 || sp(s) < 0 || nstring(s, &val) < 0)
+		size_t val_n;
+		if (string(s, &key) < 0 || sp(s) < 0 || nstring_n(s, &val, &val_n) < 0)
 			return -1;
-		if (k.n >= 30)   /* RFC 2971 §3.3: at most 30 pairs */
-			return error_set(s->e, ERR_LIMIT, "ID: more than 30 field-value pairs");
+		/* RFC 2971 §3.3: "Field strings MUST NOT be longer than 30
+		 * octets. Value strings MUST NOT be longer than 1024 octets.
+		 * Implementations MUST NOT send more than 30 field-value pairs." */
+		if (k.n >= IMAP_ID_PAIRS_MAX)
+			return error_set(s->e, ERR_LIMIT, "ID: more than %d field-value pairs",
+				IMAP_ID_PAIRS_MAX);
+		if (key.n > IMAP_ID_FIELD_MAX)
+			return error_set(s->e, ERR_LIMIT, "ID: field longer than %d octets",
+				IMAP_ID_FIELD_MAX);
+		if (val_n > IMAP_ID_VALUE_MAX)
+			return error_set(s->e, ERR_LIMIT, "ID: value longer than %d octets",
+				IMAP_ID_VALUE_MAX);
 		strv_push(&k, key.p);
 		strv_push(&v, val);
 		if (take(s, ')'))

@@ -92,6 +92,38 @@ static void test_any_state(void **state)
 	assert_true(C.id_nil);
 	ok("a ID (\"os\" NIL)", IMAP_CMD_ID);
 	assert_null(C.values[0]);
+	/* RFC 2971 §3.3: 30 pairs of 30-octet fields and 1024-octet values
+	 * pass; a 31st pair, a longer field or a longer value is refused */
+	{
+		char line[40000];
+		size_t n = (size_t)snprintf(line, sizeof(line), "a ID (");
+		for (int i = 0; i < 31; i++) {
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\"%029d%c\" \"", i ? " " : "",
+				i, 'x');
+			memset(line + n, 'v', 1024);
+			n += 1024;
+			line[n++] = '"';
+			if (i == 29) {
+				memcpy(line + n, ")", 2);
+				ok(line, IMAP_CMD_ID);
+				assert_int_equal(C.n_words, 30);
+				assert_int_equal(strlen(C.values[29]), 1024);
+			}
+		}
+		memcpy(line + n, ")", 2);
+		refused(line, 0);
+		assert_string_equal(E.msg, "ID: more than 30 field-value pairs");
+	}
+	refused("a ID (\"a234567890123456789012345678901\" NIL)", 0);
+	assert_string_equal(E.msg, "ID: field longer than 30 octets");
+	{
+		char line[1200];
+		size_t n = (size_t)snprintf(line, sizeof(line), "a ID (\"os\" {1025}\r\n");
+		memset(line + n, 'v', 1025);
+		memcpy(line + n + 1025, ")", 2);
+		refused(line, 0);
+		assert_string_equal(E.msg, "ID: value longer than 1024 octets");
+	}
 }
 
 /* RFC 9051 §6.3 */
@@ -212,6 +244,12 @@ static void test_append(void **state)
 	ok("B01 UID REPLACE 35 Drafts {3}\r\nabc", IMAP_CMD_REPLACE);
 	assert_true(C.uid);
 	assert_int_equal(C.set.r[0].first, 35);
+	/* RFC 8508 §6: seq-number, so "*" (kept as 0) */
+	ok("B02 REPLACE * Drafts {3}\r\nabc", IMAP_CMD_REPLACE);
+	assert_int_equal(C.set.r[0].first, 0);
+	ok("B03 UID REPLACE * Drafts {3}\r\nabc", IMAP_CMD_REPLACE);
+	assert_int_equal(C.set.r[0].first, 0);
+	refused("B04 REPLACE 0 Drafts {3}\r\nabc", 0);
 	refused("a APPEND INBOX {3}\r\na\0c", 0);        /* NUL needs literal8 */
 	refused("a LOGIN ~{3}\r\nabc x", 0);             /* literal8 only in APPEND */
 	refused("a APPEND INBOX (\\Seen)", 0);
@@ -384,8 +422,37 @@ static void test_mailbox_names(void **state)
 {
 	ok("a SELECT ~peter/mail/&U,BTFw-/&ZeVnLIqe-", IMAP_CMD_SELECT);
 	assert_string_equal(C.mailbox, "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e");
-	refused("a SELECT &U,BTFw", 0);
-	refused("a SELECT \"&AGE-\"", 0);      /* "a" encoded */
+	assert_int_equal(C.undecodable, 0);
+	/* not modified UTF-7: kept as sent and marked, for a NO (RFC 3501
+	 * §5.1.3: no mailbox can have such a name) */
+	ok("a SELECT &U,BTFw", IMAP_CMD_SELECT);
+	assert_string_equal(C.mailbox, "&U,BTFw");
+	assert_string_equal(C.select.mailbox, "&U,BTFw");
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_MAILBOX);
+	ok("a SELECT \"&AGE-\"", IMAP_CMD_SELECT);      /* "a" encoded */
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_MAILBOX);
+	ok("a SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}", IMAP_CMD_SELECT);
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_MAILBOX);
+	okf("a SELECT {2}\r\n\xc3\x28", IMAP_UTF8, IMAP_CMD_SELECT);  /* not UTF-8 */
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_MAILBOX);
+	refused("a SELECT {3}\r\na\0b", 0);  /* a NUL stays an error */
+	ok("a RENAME a &-x", IMAP_CMD_RENAME);
+	assert_int_equal(C.undecodable, 0);
+	ok("a RENAME &Jjo a", IMAP_CMD_RENAME);
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_MAILBOX);
+	ok("a RENAME a &Jjo", IMAP_CMD_RENAME);
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_MAILBOX2);
+	/* LIST: a pattern that cannot match is left out */
+	ok("a LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*", IMAP_CMD_LIST);
+	assert_int_equal(C.list.n_patterns, 0);
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_PATTERN);
+	ok("a LIST \"\" (&Jjo INBOX)", IMAP_CMD_LIST);
+	assert_int_equal(C.list.n_patterns, 1);
+	assert_string_equal(C.list.patterns[0], "INBOX");
+	ok("a LIST &Jjo *", IMAP_CMD_LIST);
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_REFERENCE);
+	ok("a COPY 1 &Jjo", IMAP_CMD_COPY);
+	assert_int_equal(C.undecodable, IMAP_UNDECODABLE_MAILBOX);
 	okf("a SELECT \"\xe5\x8f\xb0\"", IMAP_UTF8, IMAP_CMD_SELECT);
 	assert_string_equal(C.mailbox, "\xe5\x8f\xb0");
 	okf("a SELECT &U,BTFw-", IMAP_UTF8, IMAP_CMD_SELECT);

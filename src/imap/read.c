@@ -103,30 +103,47 @@ static bool is_append(const char *p, size_t len)
 		(end - w >= 8 && strncasecmp(w, "REPLACE ", 8) == 0);
 }
 
-/* Discards a line whose start is still unread, one byte at a time so that
- * nothing after its LF is consumed; keeps up to HEAD_MAX first and TAIL_MAX
- * last bytes (terminator excluded). A line longer than max is an error
- * (fatal for the caller: a client that never ends its line). */
+/* Keeps the last TAIL_MAX bytes of what tail held followed by p[0..n). */
+static void tail_add(char *tail, size_t *tail_n, const char *p, size_t n)
+{
+	if (n >= TAIL_MAX) {
+		memcpy(tail, p + n - TAIL_MAX, TAIL_MAX);
+		*tail_n = TAIL_MAX;
+		return;
+	}
+	size_t keep = *tail_n + n > TAIL_MAX ? TAIL_MAX - n : *tail_n;
+	memmove(tail, tail + *tail_n - keep, keep);
+	memcpy(tail + keep, p, n);
+	*tail_n = keep + n;
+}
+
+/* Discards a line whose start is still unread, scanning the buffered input
+ * chunk by chunk and consuming nothing after its LF; keeps up to HEAD_MAX
+ * first and TAIL_MAX last bytes (terminator excluded). A line longer than
+ * max is an error (fatal for the caller: a client that never ends its
+ * line). */
 static int skip_line(struct conn *c, uint64_t max, char *head, size_t *head_n, char *tail,
 	size_t *tail_n, struct error *e)
 {
 	*head_n = *tail_n = 0;
-	for (uint64_t n = 0;; n++) {
+	for (uint64_t n = 0;;) {
+		const char *p;
+		ssize_t k = conn_peek(c, &p, e);
+		if (k < 0)
+			return -1;
+		const char *lf = memchr(p, '\n', (size_t)k);
+		size_t part = lf != NULL ? (size_t)(lf - p) : (size_t)k;
+		n += part;
 		if (n > max)
 			return error_set(e, ERR_LIMIT, "line too long to skip: more than %llu octets",
 				(unsigned long long)max);
-		char ch;
-		if (conn_read(c, &ch, 1, e) < 0)
-			return -1;
-		if (ch == '\n')
+		size_t h = part < HEAD_MAX - *head_n ? part : HEAD_MAX - *head_n;
+		memcpy(head + *head_n, p, h);
+		*head_n += h;
+		tail_add(tail, tail_n, p, part);
+		conn_consume(c, part + (lf != NULL));
+		if (lf != NULL)
 			break;
-		if (*head_n < HEAD_MAX)
-			head[(*head_n)++] = ch;
-		if (*tail_n == TAIL_MAX) {
-			memmove(tail, tail + 1, TAIL_MAX - 1);
-			(*tail_n)--;
-		}
-		tail[(*tail_n)++] = ch;
 	}
 	if (*tail_n > 0 && tail[*tail_n - 1] == '\r')
 		(*tail_n)--;
@@ -178,6 +195,27 @@ static int skip_rest(struct conn *c, const struct imap_limits *lim, const char *
 	}
 }
 
+/* Reserves n octets of b (NULL: unbounded) for a command that holds
+ * `held` already. A command that holds all that is used may go past the
+ * maximum: one command within its own limits always gets through. */
+static bool budget_take(struct imap_append_budget *b, uint64_t n, uint64_t held)
+{
+	if (b == NULL)
+		return true;
+	uint64_t used = atomic_load(&b->used);
+	do {
+		if (used != held && (used > b->max || n > b->max - used))
+			return false;
+	} while (!atomic_compare_exchange_weak(&b->used, &used, used + n));
+	return true;
+}
+
+void imap_append_budget_release(struct imap_append_budget *b, uint64_t n)
+{
+	if (b != NULL && n > 0)
+		atomic_fetch_sub(&b->used, n);
+}
+
 static int refuse(struct imap_refusal *ref, const char *code, bool sync_refused)
 {
 	ref->code = code;
@@ -191,13 +229,11 @@ static int fatal(struct imap_refusal *ref)
 	return -1;
 }
 
-int imap_read_command(struct conn *c, const struct imap_limits *lim, unsigned flags,
+/* imap_read_command; *held_r counts the octets reserved from the budget. */
+static int read_command(struct conn *c, const struct imap_limits *lim, unsigned flags,
 	imap_continue_fn *cont, void *ctx, struct buf *scratch, struct arena *a,
-	struct imap_command *cmd_r, struct imap_refusal *ref_r, struct error *e)
+	struct imap_command *cmd_r, struct imap_refusal *ref_r, uint64_t *held_r, struct error *e)
 {
-	memset(cmd_r, 0, sizeof *cmd_r);
-	memset(ref_r, 0, sizeof *ref_r);
-	buf_reset(scratch);
 	uint64_t total = 0, append_total = 0;
 	size_t nlit = 0;
 	bool first = true, append = false;
@@ -274,6 +310,12 @@ int imap_read_command(struct conn *c, const struct imap_limits *lim, unsigned fl
 				lim->command_max);
 			why = whybuf;
 		}
+		bool shortage = false;
+		if (why == NULL && append && !budget_take(lim->append_budget, ls.n, *held_r)) {
+			/* RFC 9051 §7.1.2 NO, RFC 5530 §3 LIMIT: a passing shortage. */
+			why = "too many messages being appended at once: try again later";
+			shortage = true;
+		}
 		if (why != NULL) {
 			if (!ls.sync) {
 				struct error e2;
@@ -283,14 +325,23 @@ int imap_read_command(struct conn *c, const struct imap_limits *lim, unsigned fl
 				}
 			}
 			error_set(e, ERR_LIMIT, "%s", why);
-			return refuse(ref_r, nlit > lim->args_max ? "LIMIT" : "TOOBIG", ls.sync);
+			ref_r->no = shortage;
+			return refuse(ref_r, nlit > lim->args_max || shortage ? "LIMIT" : "TOOBIG",
+				ls.sync);
 		}
-		if (append)
+		if (append) {
 			append_total += ls.n;
-		else
+			*held_r += lim->append_budget != NULL ? ls.n : 0;
+		} else {
 			total += ls.n;
-		if (ls.sync && cont != NULL && cont(ctx, ls.n, e) < 0)
+		}
+		int went_on = ls.sync && cont != NULL ? cont(ctx, ls.n, e) : 0;
+		if (went_on < 0)
 			return fatal(ref_r);
+		if (went_on > 0) {
+			ref_r->no = true;
+			return refuse(ref_r, e->kind == ERR_NOTFOUND ? "TRYCREATE" : NULL, true);
+		}
 		char *dst = buf_reserve(scratch, (size_t)ls.n);
 		if (dst == NULL) {
 			error_set(e, ERR_LIMIT, "command too long for the buffer");
@@ -313,6 +364,22 @@ int imap_read_command(struct conn *c, const struct imap_limits *lim, unsigned fl
 			ref_r->tag = cmd_r->tag;
 		return refuse(ref_r, e->kind == ERR_LIMIT ? "LIMIT" : NULL, false);
 	}
+	return 0;
+}
+
+int imap_read_command(struct conn *c, const struct imap_limits *lim, unsigned flags,
+	imap_continue_fn *cont, void *ctx, struct buf *scratch, struct arena *a,
+	struct imap_command *cmd_r, struct imap_refusal *ref_r, struct error *e)
+{
+	memset(cmd_r, 0, sizeof *cmd_r);
+	memset(ref_r, 0, sizeof *ref_r);
+	buf_reset(scratch);
+	uint64_t held = 0;
+	if (read_command(c, lim, flags, cont, ctx, scratch, a, cmd_r, ref_r, &held, e) < 0) {
+		imap_append_budget_release(lim->append_budget, held);
+		return -1;
+	}
+	cmd_r->append_held = held;
 	return 0;
 }
 

@@ -294,6 +294,112 @@ static void test_idle_and_sasl(void **state)
 	close_env(v);
 }
 
+/* APPEND literals are reserved from a shared budget before they are read:
+ * one that does not fit is refused with NO [LIMIT] (a synchronizing one
+ * before "+"), the command's earlier reservations are given back, and a
+ * command that was read holds its octets until released. */
+static void test_append_budget(void **state)
+{
+	struct env *v = open_env(IMAP_LINE_MAX_DEFAULT);
+	struct imap_append_budget budget = { .max = 100 };
+	v->lim.append_budget = &budget;
+	atomic_store(&budget.used, 30);  /* held by another session */
+	send_str(v, "a1 APPEND INBOX {60+}\r\n");
+	char msg[61];
+	memset(msg, 'x', 60);
+	send_raw(v, msg, 60);
+	send_str(v, " {60+}\r\n");
+	send_raw(v, msg, 60);
+	send_str(v, "\r\na2 NOOP\r\n");
+	expect_refused(v, IMAP_LITERAL_PLUS, "a1", false);
+	assert_true(v->ref.no);
+	assert_string_equal(v->ref.code, "LIMIT");
+	assert_int_equal(atomic_load(&budget.used), 30);  /* the first 60 given back */
+	expect(v, IMAP_LITERAL_PLUS, IMAP_CMD_NOOP, "a2");
+	atomic_store(&budget.used, 0);
+	/* One that fits is held by the command until released. */
+	send_str(v, "a3 APPEND INBOX {60}\r\n");
+	send_raw(v, msg, 60);
+	send_str(v, "\r\n");
+	expect(v, 0, IMAP_CMD_APPEND, "a3");
+	assert_int_equal(v->cmd.append_held, 60);
+	assert_int_equal(atomic_load(&budget.used), 60);
+	uint64_t held = v->cmd.append_held;
+	/* Meanwhile a synchronizing literal that does not fit gets no "+". */
+	v->conts = 0;
+	send_str(v, "a4 APPEND INBOX {41}\r\n");
+	expect_refused(v, 0, "a4", true);
+	assert_true(v->ref.no);
+	assert_int_equal(v->conts, 0);
+	imap_append_budget_release(&budget, held);
+	assert_int_equal(atomic_load(&budget.used), 0);
+	/* A command alone in the budget may pass it: 3 x 60 > 100. */
+	send_str(v, "a6 APPEND INBOX {60+}\r\n");
+	send_raw(v, msg, 60);
+	send_str(v, " {60+}\r\n");
+	send_raw(v, msg, 60);
+	send_str(v, " {60+}\r\n");
+	send_raw(v, msg, 60);
+	send_str(v, "\r\n");
+	expect(v, IMAP_LITERAL_PLUS, IMAP_CMD_APPEND, "a6");
+	assert_int_equal(v->cmd.n_msgs, 3);
+	assert_int_equal(atomic_load(&budget.used), 180);
+	imap_append_budget_release(&budget, v->cmd.append_held);
+	/* Other commands' literals are not counted. */
+	send_str(v, "a5 LOGIN {5}\r\nsmith {6}\r\nsesame\r\n");
+	expect(v, 0, IMAP_CMD_LOGIN, "a5");
+	assert_int_equal(v->cmd.append_held, 0);
+	assert_int_equal(atomic_load(&budget.used), 0);
+	close_env(v);
+}
+
+/* The continuation callback may refuse a synchronizing literal: NO, no
+ * "+", and the client sends nothing more of the command. */
+static int cont_refuse(void *ctx, uint64_t size, struct error *e)
+{
+	struct env *v = ctx;
+	v->conts++;
+	error_set(e, ERR_NOTFOUND, "Mailbox Nowhere does not exist");
+	return 1;
+}
+
+static void test_cont_refuses(void **state)
+{
+	struct env *v = open_env(IMAP_LINE_MAX_DEFAULT);
+	send_str(v, "a1 APPEND Nowhere {60}\r\na2 NOOP\r\n");
+	assert_int_equal(imap_read_command(v->c, &v->lim, 0, cont_refuse, v, &v->scratch, v->a,
+		&v->cmd, &v->ref, &v->e), -1);
+	assert_false(v->ref.fatal);
+	assert_true(v->ref.literal_refused);
+	assert_true(v->ref.no);
+	assert_string_equal(v->ref.code, "TRYCREATE");
+	assert_string_equal(v->ref.tag, "a1");
+	assert_string_equal(v->e.msg, "Mailbox Nowhere does not exist");
+	assert_int_equal(v->conts, 1);
+	expect(v, 0, IMAP_CMD_NOOP, "a2");
+	close_env(v);
+}
+
+/* A line over line_max is skipped in chunks up to its LF and no further:
+ * the literal it announces is dropped and the next command read in step,
+ * also when the line arrives in many pieces. */
+static void test_long_line_skipped(void **state)
+{
+	struct env *v = open_env(1024);
+	size_t n = 100 * 1024;
+	char *line = malloc(n);
+	memset(line, 'y', n);
+	memcpy(line, "a1 NOOP ", 8);
+	for (size_t off = 0; off < n; off += 4000)
+		send_raw(v, line + off, n - off < 4000 ? n - off : 4000);
+	send_str(v, " {5+}\r\nhello\r\na2 NOOP\r\n");
+	expect_refused(v, IMAP_LITERAL_PLUS, "a1", false);
+	assert_string_equal(v->ref.code, "TOOBIG");
+	expect(v, IMAP_LITERAL_PLUS, IMAP_CMD_NOOP, "a2");
+	free(line);
+	close_env(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +410,9 @@ int main(void)
 		cmocka_unit_test(test_bad_syntax_in_step),
 		cmocka_unit_test(test_fatal),
 		cmocka_unit_test(test_idle_and_sasl),
+		cmocka_unit_test(test_append_budget),
+		cmocka_unit_test(test_long_line_skipped),
+		cmocka_unit_test(test_cont_refuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

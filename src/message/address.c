@@ -330,7 +330,10 @@ static void read_mailbox(struct addr_ctx *c)
 		read_angle(c);
 		read_trailer(c);
 	}
-	if (c->inner.len == 0 && c->phrase.len == 0 && c->comments.len == 0)
+	/* nothing but comments is CFWS, not an address: RFC 5322 §3.4
+	 * group-list = mailbox-list / CFWS / obs-group-list ("G: (foo) ;" is an
+	 * empty group), §4.4 obs-addr-list = ... *("," [address / CFWS]) */
+	if (c->inner.len == 0 && c->phrase.len == 0)
 		return;
 	struct message_address *m = push(c, MESSAGE_ADDRESS_MAILBOX);
 	if (m == NULL)
@@ -372,8 +375,11 @@ static void read_list(struct addr_ctx *c)
 		read_mailbox(c);
 		c->p = lex_skip_cfws(c->p, c->end, NULL);
 		if (c->p < c->end && *c->p == ';' && c->in_group) {
+			/* group = display-name ":" [group-list] ";" [CFWS] */
 			(void)push(c, MESSAGE_ADDRESS_GROUP_END);
 			c->in_group = false;
+			c->p = lex_skip_cfws(c->p + 1, c->end, NULL);
+			continue;
 		}
 		if (c->p < c->end && (*c->p == ',' || *c->p == ';'))
 			c->p++;

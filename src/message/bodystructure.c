@@ -2,10 +2,11 @@
  * bodystructure.c: ENVELOPE, BODY and BODYSTRUCTURE of RFC 9051 §7.5.2
  * written as IMAP syntax from the data of imap.c and the part tree.
  *
- * Strings are quoted when they are printable US-ASCII and sent as literals
- * otherwise (8-bit text, which IMAP4rev1 clients cannot take quoted). NUL,
- * CR and LF never appear in a value: header values are unfolded, and NUL
- * bytes are dropped because IMAP's CHAR8 excludes them (RFC 9051 §9).
+ * Strings are quoted unless they are long or hold 8-bit text, which
+ * IMAP4rev1 clients cannot take quoted: those are sent as literals (UTF-8
+ * may be quoted for a client that enabled it). NUL, CR and LF never appear
+ * in a value: header values are unfolded, and NUL bytes end a value because
+ * IMAP's CHAR8 excludes them (RFC 9051 §9).
  * A multipart that has no parts (no delimiter was found) is written with
  * one empty text/plain part, because the grammar needs at least one.
  */
@@ -14,16 +15,29 @@
 
 #include <string.h>
 
-/* RFC 9051 §9: string = quoted / literal; nstring = string / nil */
-static int imap_nstring(struct buf *out, const char *s)
+/* Longest string written quoted; longer ones are literals (the same bound
+ * as the IMAP writer's). */
+#define QUOTED_MAX 1024
+
+/* RFC 9051 §9: string = quoted / literal; nstring = string / nil. A string
+ * is quoted unless it holds CR or LF (TEXT-CHAR excludes them), is longer
+ * than QUOTED_MAX, or holds 8-bit bytes that may not be quoted: only valid
+ * UTF-8, and only when utf8 says the client enabled UTF-8 (RFC 9051 §4.3,
+ * RFC 6855 §3). A literal is always readable. */
+static int imap_nstring_as(struct buf *out, const char *s, bool utf8)
 {
 	if (s == NULL)
 		return buf_append_str(out, "NIL");
-	bool quotable = true;
-	size_t n = 0;
-	for (const char *p = s; *p != '\0'; p++, n++)
-		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < ' ')
+	size_t n = strlen(s);
+	bool quotable = n <= QUOTED_MAX, eight = false;
+	for (size_t i = 0; i < n && quotable; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r' || c == '\n')
 			quotable = false;
+		eight |= c >= 0x80;
+	}
+	if (quotable && eight)
+		quotable = utf8 && lex_utf8_valid(s, n);
 	if (!quotable) {
 		/* literal = "{" number "}" CRLF *CHAR8 */
 		int r = buf_appendf(out, "{%zu}\r\n", n);
@@ -39,6 +53,11 @@ static int imap_nstring(struct buf *out, const char *s)
 	return r < 0 ? -1 : buf_append_char(out, '"');
 }
 
+static int imap_nstring(struct buf *out, const char *s)
+{
+	return imap_nstring_as(out, s, false);
+}
+
 /* A string that must not be NIL. */
 static int imap_string(struct buf *out, const char *s)
 {
@@ -48,56 +67,75 @@ static int imap_string(struct buf *out, const char *s)
 /* RFC 9051 §7.5.2: address = "(" addr-name SP addr-adl SP addr-mailbox SP
  * addr-host ")"; a group is (NIL NIL name NIL) ... (NIL NIL NIL NIL). A
  * mailbox without local part or domain gets placeholders, because a NIL
- * host would make it a group marker. */
-static int imap_address(struct buf *out, const struct message_address *m)
+ * host would make it a group marker. A bare word ("From: root") is most
+ * likely a local part without domain: (NIL NIL "root" "MISSING_DOMAIN"),
+ * while words ("To: name only") are a display name without address:
+ * ("name only" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"), both as Dovecot
+ * shows them. */
+static int imap_address(struct buf *out, const struct message_address *m, bool utf8)
 {
 	int r = buf_append_char(out, '(');
 	if (m->kind == MESSAGE_ADDRESS_GROUP_START) {
 		r |= buf_append_str(out, "NIL NIL ");
-		r |= imap_string(out, m->name_raw);
+		r |= imap_nstring_as(out, m->name_raw != NULL ? m->name_raw : "", utf8);
 		return r | buf_append_str(out, " NIL)");
 	}
 	if (m->kind == MESSAGE_ADDRESS_GROUP_END)
 		return r | buf_append_str(out, "NIL NIL NIL NIL)");
-	r |= imap_nstring(out, m->name_raw);
+	if (m->local == NULL && m->domain == NULL && m->name_raw != NULL &&
+			strchr(m->name_raw, ' ') == NULL) {
+		r |= buf_append_str(out, "NIL NIL ");
+		r |= imap_nstring_as(out, m->name_raw, utf8);
+		return r | buf_append_str(out, " \"MISSING_DOMAIN\")");
+	}
+	r |= imap_nstring_as(out, m->name_raw, utf8);
 	r |= buf_append_char(out, ' ');
-	r |= imap_nstring(out, m->route);
+	r |= imap_nstring_as(out, m->route, utf8);
 	r |= buf_append_char(out, ' ');
-	r |= imap_string(out, m->local != NULL && *m->local != '\0' ? m->local : "MISSING_MAILBOX");
+	r |= imap_nstring_as(out, m->local != NULL && *m->local != '\0' ? m->local :
+	                     "MISSING_MAILBOX", utf8);
 	r |= buf_append_char(out, ' ');
-	r |= imap_string(out, m->domain != NULL && *m->domain != '\0' ? m->domain : "MISSING_DOMAIN");
+	r |= imap_nstring_as(out, m->domain != NULL && *m->domain != '\0' ? m->domain :
+	                     "MISSING_DOMAIN", utf8);
 	return r | buf_append_char(out, ')');
 }
 
-static int imap_address_list(struct buf *out, const struct message_address_list *l)
+static int imap_address_list(struct buf *out, const struct message_address_list *l, bool utf8)
 {
 	if (l->count == 0)
 		return buf_append_str(out, "NIL");
 	int r = buf_append_char(out, '(');
 	for (size_t i = 0; i < l->count; i++)
-		r |= imap_address(out, &l->items[i]);
+		r |= imap_address(out, &l->items[i], utf8);
 	return r | buf_append_char(out, ')');
 }
 
-int message_imap_envelope(struct arena *a, const struct message_part *p, struct buf *out)
+int message_imap_envelope_as(struct arena *a, const struct message_part *p, unsigned flags,
+	struct buf *out)
 {
+	bool utf8 = (flags & MESSAGE_IMAP_UTF8) != 0;
 	struct message_envelope env;
 	message_envelope(a, p, &env);
 	const struct message_address_list *lists[] = { &env.from, &env.sender, &env.reply_to,
 		&env.to, &env.cc, &env.bcc };
 	int r = buf_append_char(out, '(');
-	r |= imap_nstring(out, env.date);
+	r |= imap_nstring_as(out, env.date, utf8);
 	r |= buf_append_char(out, ' ');
-	r |= imap_nstring(out, env.subject);
+	r |= imap_nstring_as(out, env.subject, utf8);
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 		r |= buf_append_char(out, ' ');
-		r |= imap_address_list(out, lists[i]);
+		r |= imap_address_list(out, lists[i], utf8);
 	}
 	r |= buf_append_char(out, ' ');
-	r |= imap_nstring(out, env.in_reply_to);
+	r |= imap_nstring_as(out, env.in_reply_to, utf8);
 	r |= buf_append_char(out, ' ');
-	r |= imap_nstring(out, env.message_id);
+	r |= imap_nstring_as(out, env.message_id, utf8);
 	return r | buf_append_char(out, ')') ? -1 : 0;
+}
+
+int message_imap_envelope(struct arena *a, const struct message_part *p, struct buf *out)
+{
+	return message_imap_envelope_as(a, p, 0, out);
 }
 
 /* body-fld-param = "(" string SP string *(SP string SP string) ")" / nil;

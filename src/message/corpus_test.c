@@ -109,6 +109,13 @@ static const struct {
 	{ "malformed/022.eml.2:offsets", OFFSETS },
 	{ "address.json:9", "RFC 5322 §2.2.3 unfolds before lexing, so \"\\\" + fold quotes the "
 		"folding space and the next \")\" closes the comment; mail-parser lets it quote the \")\"" },
+	{ "address.json:10", "RFC 5322 §3.4 group = display-name \":\" [group-list] \";\" [CFWS]: "
+		"the comment after \";\" belongs to the group; mail-parser makes it an address" },
+	{ "address.json:11", "RFC 5322 §3.4 group-list = mailbox-list / CFWS: a group holding only "
+		"a comment is empty (as IMAP ENVELOPE shows it); mail-parser makes the comment a member" },
+	{ "rfc/000.eml.5.msg:from", "RFC 5322 §3.4, §4.4: a field holding only a comment has no "
+		"address (Dovecot's ENVELOPE shows NIL); mail-parser makes the comment a name" },
+	{ "rfc/000.eml.5.msg:to", "as rfc/000.eml.5.msg:from" },
 	{ "address.json:13", "RFC 5322 §4.4 obs-domain: CFWS around the dots is not part of the "
 		"domain; we drop it, mail-parser keeps \"test  . example\"" },
 	{ "address.json:14", "as address.json:13" },

@@ -60,6 +60,10 @@ char *lex_bufdup(struct arena *a, const struct buf *b);
 /* Appends U+FFFD. */
 int lex_append_replacement(struct buf *out);
 
+/* Whether the n bytes at p are valid UTF-8 (no overlong forms, surrogates
+ * or code points past U+10FFFF). */
+bool lex_utf8_valid(const char *p, size_t n);
+
 /* Appends n bytes that should be UTF-8: valid sequences pass, each invalid
  * byte becomes U+FFFD. Returns 0, or -1 if out is full. */
 int lex_append_utf8(struct buf *out, const char *p, size_t n);

@@ -10,11 +10,11 @@
  * each header block at its recorded offset with the parser's own code
  * (part_header_parse) and takes the rest from the layout.
  *
- * Format, version 1 (every number an unsigned LEB128 varint, at most 10
+ * Format, version 2 (every number an unsigned LEB128 varint, at most 10
  * bytes, no overlong forms):
  *
  *   layout  = version n_parts part{n_parts} check
- *   version = %x01                   (one byte, not a varint)
+ *   version = %x02                   (one byte, not a varint)
  *   part    = flags n_children header_delta header_size body_size body_lines
  *   check   = CRC-8 (polynomial 0x07, initial 0) of every byte before it
  *
@@ -47,6 +47,11 @@
  * would still pass. And a layout records what this parser found: whenever
  * message_parse would split or count differently, LAYOUT_VERSION must
  * change, so that old layouts are refused and their messages parsed again.
+ *
+ * Version 1 is still read: it differs only in body_lines, which counted a
+ * last line without line ending as a line. Such a line is seen from the
+ * body's last byte, so a version 1 count is converted, not refused (stored
+ * messages keep their layouts).
  */
 #include "message/message.h"
 #include "message/internal.h"
@@ -54,7 +59,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define LAYOUT_VERSION 1
+#define LAYOUT_VERSION 2
+/* The version whose body_lines counted a last line without line ending. */
+#define LAYOUT_VERSION_PARTIAL_LINES 1
 /* A varint holds at most 64 bits: ceil(64 / 7) bytes. */
 #define LAYOUT_VARINT_MAX 10
 
@@ -284,6 +291,7 @@ struct build_ctx {
 	const char *data;
 	struct message_limits limits;
 	struct layout_in in;
+	unsigned version;   /* of the layout read */
 	size_t n_declared;  /* parts the layout announces */
 	size_t n_parts;     /* parts made so far */
 	bool limit_hit;
@@ -326,6 +334,23 @@ static bool build_children(struct build_ctx *c, struct message_part *p, size_t n
 	return true;
 }
 
+/* The line count of r's body, which ends at end: at most one line ending
+ * a byte. A version 1 count took a last line without line ending as one
+ * more (so a body of n bytes had 1 to n lines): that line is taken off. */
+static bool lines_ok(const struct build_ctx *c, const struct record *r, size_t end,
+	size_t *lines_r)
+{
+	size_t lines = r->body_lines;
+	if (c->version == LAYOUT_VERSION_PARTIAL_LINES && r->body_size > 0) {
+		if (lines == 0)
+			return false;
+		if (c->data[end - 1] != '\n')
+			lines--;
+	}
+	*lines_r = lines;
+	return lines <= r->body_size;
+}
+
 /* Reads the next record into p, which must lie in [lo, hi) (fill it when
  * exact), reads its header from the message, checks both agree, then makes
  * its children. */
@@ -341,9 +366,7 @@ static bool build_part(struct build_ctx *c, struct message_part *p, size_t lo, s
 			(p->flags & LAYOUT_HEADER_FLAGS) != (r.flags & LAYOUT_HEADER_FLAGS))
 		return false;
 	p->flags = (unsigned)r.flags;
-	p->body_lines = r.body_lines;
-	/* a body of n bytes has 1 to n lines; an empty one none */
-	if (r.body_lines > r.body_size || (r.body_size > 0 && r.body_lines == 0))
+	if (!lines_ok(c, &r, end, &p->body_lines))
 		return false;
 	if (!shape_ok(p, r.n_children))
 		return false;
@@ -356,11 +379,14 @@ static bool build_part(struct build_ctx *c, struct message_part *p, size_t lo, s
 
 /* The record stream between the version byte and the check byte, if the
  * layout is whole and of a version we read. */
-static bool layout_open(const void *layout, size_t len, struct layout_in *in_r)
+static bool layout_open(const void *layout, size_t len, struct layout_in *in_r,
+	unsigned *version_r)
 {
 	const unsigned char *l = layout;
-	if (l == NULL || len < 2 || l[0] != LAYOUT_VERSION || crc8(l, len - 1) != l[len - 1])
+	if (l == NULL || len < 2 || (l[0] != LAYOUT_VERSION && l[0] != LAYOUT_VERSION_PARTIAL_LINES) ||
+			crc8(l, len - 1) != l[len - 1])
 		return false;
+	*version_r = l[0];
 	in_r->p = l + 1;
 	in_r->end = l + len - 1;
 	in_r->bad = false;
@@ -377,7 +403,7 @@ struct message *message_parse_layout(struct arena *a, const char *data, size_t s
 	};
 	if (data == NULL)
 		data = "", size = 0, c.data = data;
-	if (!layout_open(layout, len, &c.in))
+	if (!layout_open(layout, len, &c.in, &c.version))
 		return NULL;
 	c.n_declared = get_varint(&c.in);
 	if (c.in.bad || c.n_declared == 0 || c.n_declared > c.limits.max_parts)

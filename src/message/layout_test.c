@@ -228,6 +228,9 @@ static unsigned char spec_crc8(const unsigned char *p, size_t n)
 	return (unsigned char)crc;
 }
 
+/* The version message_layout_encode writes. */
+#define LAYOUT_TEST_VERSION 2
+
 /* Layout bytes: version, then nums as varints, then the check byte. */
 static size_t spec_layout(unsigned char version, const uint64_t *nums, size_t n,
 	unsigned char *out)
@@ -249,7 +252,7 @@ static size_t spec_layout(unsigned char version, const uint64_t *nums, size_t n,
 static size_t spec_numbers(const unsigned char *l, size_t len, uint64_t *nums, size_t max)
 {
 	size_t n = 0;
-	assert_int_equal(l[0], 1);
+	assert_int_equal(l[0], LAYOUT_TEST_VERSION);
 	assert_int_equal(spec_crc8(l, len - 1), l[len - 1]);
 	for (size_t i = 1; i < len - 1; n++) {
 		assert_true(n < max);
@@ -341,7 +344,7 @@ static void damage_numbers(const char *data, size_t len, const unsigned char *l,
 		for (size_t h = 0; h < sizeof(hostile) / sizeof(hostile[0]); h++) {
 			memcpy(mut, nums, n * sizeof(uint64_t));
 			mut[i] = hostile[h];
-			size_t olen = spec_layout(1, mut, n, out);
+			size_t olen = spec_layout(LAYOUT_TEST_VERSION, mut, n, out);
 			struct message *m = parse_bytes(data, len, out, olen);
 			if (m != NULL)
 				tree_bounded(m);
@@ -358,7 +361,7 @@ static void damage_numbers(const char *data, size_t len, const unsigned char *l,
 				continue;
 			memcpy(mut, nums, n * sizeof(uint64_t));
 			mut[i] = nums[i] + (uint64_t)(int64_t)step;
-			size_t olen = spec_layout(1, mut, n, out);
+			size_t olen = spec_layout(LAYOUT_TEST_VERSION, mut, n, out);
 			if (parse_bytes(data, len, out, olen) != NULL)
 				fail_msg("%s: number %zu %+d accepted", current, i, step);
 		}
@@ -645,6 +648,43 @@ static void test_damaged(void **state)
 	damage_all(deep, strlen(deep));
 }
 
+/* RFC 3501 §7.4.2 body-fld-lines counts line endings (as Dovecot does): a
+ * last line without one is no line. Version 1 layouts counted it; they are
+ * still read, their count converted from the body's last byte. */
+static void test_line_counts(void **state)
+{
+	const char *d = "Subject: x\r\n\r\na\r\nb";  /* header 14, body 4 */
+	size_t len = strlen(d);
+	struct message *m = message_parse(arena, d, len, NULL);
+	assert_int_equal(m->root->body_size, 4);
+	assert_int_equal(m->root->body_lines, 1);
+	struct buf lay;
+	buf_init(&lay, 256);
+	assert_int_equal(message_layout_encode(m, &lay), 0);
+	assert_int_equal((unsigned char)lay.data[0], LAYOUT_TEST_VERSION);
+	buf_free(&lay);
+	const uint64_t def = MESSAGE_PART_DEFAULT_TYPE;
+	unsigned char l[64];
+	const uint64_t v1[] = { 1, def, 0, 0, 14, 4, 2 };
+	struct message *old = parse_bytes(d, len, l, spec_layout(1, v1, 7, l));
+	assert_non_null(old);
+	assert_int_equal(old->root->body_lines, 1);
+	const uint64_t v2[] = { 1, def, 0, 0, 14, 4, 1 };
+	struct message *cur = parse_bytes(d, len, l, spec_layout(2, v2, 7, l));
+	assert_non_null(cur);
+	assert_int_equal(cur->root->body_lines, 1);
+	/* a part's last line before a delimiter: its CRLF is the delimiter's
+	 * (RFC 2046 §5.1.1) */
+	m = message_parse(arena, rfc2046, strlen(rfc2046), NULL);
+	assert_int_equal(m->root->children->body_lines, 1);        /* "does NOT end" */
+	assert_int_equal(m->root->children->next->body_lines, 2);  /* "DOES end" */
+	const char *one = "Content-Type: multipart/mixed; boundary=x\r\n\r\n"
+		"--x\r\n\r\nonly\r\n--x--\r\n";
+	m = message_parse(arena, one, strlen(one), NULL);
+	assert_int_equal(m->root->children->body_size, 4);
+	assert_int_equal(m->root->children->body_lines, 0);
+}
+
 /* Layouts written by hand for simple: 41 bytes, header 35, body 6, 1 line. */
 static void test_handmade(void **state)
 {
@@ -657,6 +697,7 @@ static void test_handmade(void **state)
 	unsigned char l[128];
 	const uint64_t def = MESSAGE_PART_DEFAULT_TYPE;
 	const uint64_t good[] = { 1, def, 0, 0, 35, 6, 1 };
+	assert_non_null(parse_bytes(d, len, l, spec_layout(2, good, 7, l)));
 	assert_non_null(parse_bytes(d, len, l, spec_layout(1, good, 7, l)));
 	static const struct {
 		const char *what;
@@ -664,7 +705,7 @@ static void test_handmade(void **state)
 		size_t n;
 		unsigned char version;
 	} bad[] = {
-		{ "version 2", { 1, def, 0, 0, 35, 6, 1 }, 7, 2 },
+		{ "version 3", { 1, def, 0, 0, 35, 6, 1 }, 7, 3 },
 		{ "version 0", { 1, def, 0, 0, 35, 6, 1 }, 7, 0 },
 		{ "no parts", { 0 }, 1, 1 },
 		{ "two parts announced, one given", { 2, def, 0, 0, 35, 6, 1 }, 7, 1 },
@@ -678,7 +719,8 @@ static void test_handmade(void **state)
 		{ "offset wraps", { 1, def, 0, UINT64_MAX, 35, 6, 1 }, 7, 1 },
 		{ "size wraps", { 1, def, 0, 0, 35, UINT64_MAX - 34, 1 }, 7, 1 },
 		{ "more lines than bytes", { 1, def, 0, 0, 35, 6, 7 }, 7, 1 },
-		{ "no line in a body", { 1, def, 0, 0, 35, 6, 0 }, 7, 1 },
+		{ "no line in a body (version 1)", { 1, def, 0, 0, 35, 6, 0 }, 7, 1 },
+		{ "more lines than bytes (version 2)", { 1, def, 0, 0, 35, 6, 7 }, 7, 2 },
 		{ "header flag missing", { 1, 0, 0, 0, 35, 6, 1 }, 7, 1 },
 		{ "header flag added", { 1, def | MESSAGE_PART_NO_BODY, 0, 0, 35, 6, 1 }, 7, 1 },
 		{ "multipart flag", { 1, def | MESSAGE_PART_MULTIPART, 0, 0, 35, 6, 1 }, 7, 1 },
@@ -695,10 +737,10 @@ static void test_handmade(void **state)
 			fail_msg("hand-made layout accepted: %s", bad[i].what);
 	}
 	/* varints: overlong, past 64 bits, never ending */
-	size_t n = spec_layout(1, good, 7, l);
+	size_t n = spec_layout(LAYOUT_TEST_VERSION, good, 7, l);
 	if (n != 10)
 		fail_msg("the good layout is %zu bytes, not 10", n);
-	unsigned char v[128] = { 1, 0x81, 0x00 };   /* 1 written in two bytes */
+	unsigned char v[128] = { LAYOUT_TEST_VERSION, 0x81, 0x00 };   /* 1 written in two bytes */
 	memcpy(v + 3, l + 2, n - 3);
 	v[n] = spec_crc8(v, n);
 	assert_null(parse_bytes(d, len, v, n + 1));
@@ -754,7 +796,7 @@ static void test_handmade_tree(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memcpy(mut, nums, sizeof(nums));
 		mut[bad[i].at] = bad[i].value;
-		size_t olen = spec_layout(1, mut, n, out);
+		size_t olen = spec_layout(LAYOUT_TEST_VERSION, mut, n, out);
 		if (parse_bytes(d, len, out, olen) != NULL)
 			fail_msg("hand-made tree accepted: %s", bad[i].what);
 	}
@@ -927,6 +969,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handmade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_line_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handmade_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encode_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mime_corpus, setup, teardown),

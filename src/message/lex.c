@@ -153,6 +153,18 @@ static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
 	return len;
 }
 
+bool lex_utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)p, *end = s + n;
+	while (s < end) {
+		size_t len = utf8_seq_len(s, end);
+		if (len == 0)
+			return false;
+		s += len;
+	}
+	return true;
+}
+
 int lex_append_utf8(struct buf *out, const char *p, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)p, *end = s + n;

@@ -199,8 +199,9 @@ struct message_part {
 	size_t header_size;
 	size_t body_offset;
 	size_t body_size;
-	size_t body_lines;              /* lines of the body: line endings, plus
-	                                   one for a last line without one */
+	size_t body_lines;              /* lines of the body: its line endings
+	                                   (a last line without one is not
+	                                   counted, as Dovecot counts for IMAP) */
 	struct message_headers headers;
 
 	/* MIME data (RFC 2045 §5, §6; RFC 2183; RFC 3282; RFC 2557; RFC 1864).
@@ -301,7 +302,8 @@ const char *message_subject(struct arena *a, const struct message_headers *h);
 
 /* Parses an address list (RFC 5322 §3.4, obsolete forms of §4.4, groups,
  * comments, RFC 2047 display names, UTF-8 local parts of RFC 6532).
- * Liberal: what cannot be an address becomes a name-only item. Returns the
+ * Liberal: what cannot be an address becomes a name-only item; comments
+ * alone are CFWS, no item (an empty group stays empty). Returns the
  * number of items (possibly 0); *list_r is filled either way. flags:
  * enum message_address_flags; a domain IDNA cannot convert is kept as is. */
 size_t message_address_parse(struct arena *a, const char *s, size_t n, unsigned flags,
@@ -453,6 +455,17 @@ int message_section(struct arena *a, const struct message *m, const char *path,
  * root or an embedded message. Returns 0, or -1 if out would pass its
  * maximum (out then holds a cut list). 8-bit strings become literals. */
 int message_imap_envelope(struct arena *a, const struct message_part *p, struct buf *out);
+
+/* Options of message_imap_envelope_as. */
+enum message_imap_flags {
+	MESSAGE_IMAP_UTF8 = 1,  /* the client enabled UTF-8 (RFC 6855 §3, RFC 9051
+	                           §4.3): valid UTF-8 strings may be quoted */
+};
+
+/* message_imap_envelope with options (enum message_imap_flags): the one
+ * writer of ENVELOPE, for FETCH ENVELOPE as well as inside BODYSTRUCTURE. */
+int message_imap_envelope_as(struct arena *a, const struct message_part *p, unsigned flags,
+	struct buf *out);
 
 /* Appends p's BODYSTRUCTURE (extended true) or BODY (false) as IMAP syntax
  * (RFC 9051 §7.5.2): sizes and lines as in struct message_part, text parts

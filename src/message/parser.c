@@ -75,6 +75,11 @@ static bool may_descend(struct parse_ctx *c, struct message_part *p)
 	return false;
 }
 
+/* IMAP body-fld-lines (RFC 3501 §7.4.2, RFC 9051 §7.5.2: "the size of the
+ * body in text lines") is the number of line endings, as Dovecot counts it:
+ * a last line without one is not counted. That line is usual in a MIME part,
+ * since the CRLF before a delimiter belongs to the delimiter (RFC 2046
+ * §5.1.1). */
 static size_t count_lines(const char *p, size_t n)
 {
 	size_t lines = 0;
@@ -85,7 +90,7 @@ static size_t count_lines(const char *p, size_t n)
 			break;
 		lines++;
 	}
-	return lines + (n > 0 && p[n - 1] != '\n' ? 1 : 0);
+	return lines;
 }
 
 /* RFC 3282 §2: Content-Language = Language-List, comma-separated tags. */

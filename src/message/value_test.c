@@ -100,6 +100,35 @@ static void test_rfc5322_a1_3_groups(void **state)
 	assert_int_equal(l.items[2].kind, MESSAGE_ADDRESS_GROUP_END);
 }
 
+/* RFC 5322 §3.4: group-list = mailbox-list / CFWS / obs-group-list, and
+ * group = display-name ":" [group-list] ";" [CFWS]: comments alone are no
+ * member, nor is the comment after the ";" an address. */
+static void test_group_cfws(void **state)
+{
+	struct message_address_list l = addrs("group:;, group2: (foo) ;", 0);
+	assert_int_equal(l.count, 4);
+	assert_int_equal(l.items[0].kind, MESSAGE_ADDRESS_GROUP_START);
+	assert_string_equal(l.items[0].name, "group");
+	assert_int_equal(l.items[1].kind, MESSAGE_ADDRESS_GROUP_END);
+	assert_int_equal(l.items[2].kind, MESSAGE_ADDRESS_GROUP_START);
+	assert_string_equal(l.items[2].name, "group2");
+	assert_int_equal(l.items[3].kind, MESSAGE_ADDRESS_GROUP_END);
+	l = addrs("G: a@b.test (x); (the end), c@d.test", 0);
+	assert_int_equal(l.count, 4);
+	assert_mailbox(&l.items[1], "x", "a", "b.test");
+	assert_int_equal(l.items[2].kind, MESSAGE_ADDRESS_GROUP_END);
+	assert_mailbox(&l.items[3], NULL, "c", "d.test");
+	/* §4.4 obs-addr-list: "," [address / CFWS] */
+	l = addrs("\"Q\" <x@y.test>, (only a comment)", 0);
+	assert_int_equal(l.count, 1);
+	l = addrs("(only a comment)", 0);
+	assert_int_equal(l.count, 0);
+	/* a bare word is still kept, as a name */
+	l = addrs("root", 0);
+	assert_int_equal(l.count, 1);
+	assert_mailbox(&l.items[0], "root", NULL, NULL);
+}
+
 /* RFC 5322 A.5: white space, comments and other oddities. */
 static void test_rfc5322_a5(void **state)
 {
@@ -387,6 +416,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rfc5322_a1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rfc5322_a1_3_groups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_cfws, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rfc5322_a5, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rfc5322_a6_obsolete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_odd_forms, setup, teardown),

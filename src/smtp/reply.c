@@ -11,6 +11,8 @@
  *
  * Formatting never emits CR or LF from a text: control bytes become '?', and
  * every line, CRLF included, fits in SMTP_REPLY_LINE_MAX (§4.5.3.1.5).
+ * Parsing accepts lines up to SMTP_REPLY_PARSE_LINE_MAX: §4.5.3.1 asks
+ * for tolerance of longer lines than one sends.
  */
 #include "smtp/smtp.h"
 
@@ -124,8 +126,8 @@ int smtp_reply_parse_line(const char *p, size_t len, int *code_r, bool *more_r,
 		return error_set(e, ERR_INVALID, "reply line: expected a three-digit reply code");
 	if (len > 3 && p[3] != ' ' && p[3] != '-')
 		return error_set(e, ERR_INVALID, "reply line: expected SP or \"-\" after the code");
-	if (len + 2 > SMTP_REPLY_LINE_MAX)
-		return error_set(e, ERR_LIMIT, "reply line longer than %d octets", SMTP_REPLY_LINE_MAX);
+	if (len + 2 > SMTP_REPLY_PARSE_LINE_MAX)
+		return error_set(e, ERR_LIMIT, "reply line longer than %d octets", SMTP_REPLY_PARSE_LINE_MAX);
 	*code_r = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
 	*more_r = len > 3 && p[3] == '-';
 	*text_r = len > 4 ? p + 4 : p + len;
@@ -160,8 +162,9 @@ long smtp_reply_parse(const char *p, size_t len, struct arena *a,
 	for (;;) {
 		const char *lf = memchr(p + pos, '\n', len - pos);
 		if (lf == NULL)
-			return len - pos + 2 > SMTP_REPLY_LINE_MAX
-				? error_set(e, ERR_LIMIT, "reply line longer than %d octets", SMTP_REPLY_LINE_MAX)
+			return len - pos + 2 > SMTP_REPLY_PARSE_LINE_MAX
+				? error_set(e, ERR_LIMIT, "reply line longer than %d octets",
+					SMTP_REPLY_PARSE_LINE_MAX)
 				: 0;
 		size_t n = (size_t)(lf - (p + pos));
 		if (n > 0 && p[pos + n - 1] == '\r')

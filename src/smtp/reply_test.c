@@ -133,11 +133,26 @@ static void test_parse(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (smtp_reply_parse(bad[i], strlen(bad[i]), a, &r, &e) != -1)
 			fail_msg("accepted %s", bad[i]);
-	char longl[600];
+	/* lines over 512 octets are accepted up to SMTP_REPLY_PARSE_LINE_MAX */
+	char longok[602];
+	memcpy(longok, "250 ", 4);
+	memset(longok + 4, 'x', sizeof(longok) - 6);
+	memcpy(longok + sizeof(longok) - 2, "\r\n", 2);
+	assert_int_equal(smtp_reply_parse(longok, sizeof(longok), a, &r, &e), (long)sizeof(longok));
+	assert_int_equal(strlen(r.lines[0]), sizeof(longok) - 6);
+	int lcode;
+	bool lmore;
+	const char *lt;
+	size_t ltl;
+	assert_int_equal(smtp_reply_parse_line(longok, sizeof(longok) - 2, &lcode, &lmore, &lt, &ltl,
+		&e), 0);
+	char longl[SMTP_REPLY_PARSE_LINE_MAX];
 	memcpy(longl, "250 ", 4);
 	memset(longl + 4, 'x', sizeof(longl) - 4);
 	assert_int_equal(smtp_reply_parse(longl, sizeof(longl), a, &r, &e), -1);
 	assert_int_equal(e.kind, ERR_LIMIT);
+	assert_int_equal(smtp_reply_parse_line(longl, sizeof(longl) - 1, &lcode, &lmore, &lt, &ltl,
+		&e), -1);
 	/* many lines grow the array */
 	char many[2000] = "";
 	for (int i = 0; i < 20; i++)

@@ -51,6 +51,10 @@ struct error;
 #define SMTP_COMMAND_LINE_EXTENDED_MAX 2048
 /* §4.5.3.1.5: reply line, CRLF included. */
 #define SMTP_REPLY_LINE_MAX 512
+/* Longest reply line, CRLF included, that the parser accepts: §4.5.3.1.5
+ * sets 512, but §4.5.3.1 asks receivers to accept longer lines, and servers
+ * send them (long final replies to DATA carry queue ids and hashes). */
+#define SMTP_REPLY_PARSE_LINE_MAX 4096
 /* RFC 1870: SIZE values above this are refused as syntax (no 20-digit sizes). */
 #define SMTP_SIZE_VALUE_MAX UINT64_C(999999999999999)
 /* RFC 3030: BDAT chunk sizes above this are refused as syntax. */
@@ -220,7 +224,7 @@ int smtp_reply_parse_line(const char *p, size_t len, int *code_r, bool *more_r,
  * is accepted from servers, RFC 5321 §4.5.3.1.5 does not require refusing
  * it). Returns the bytes used (> 0) with reply_r filled from arena a, 0 if
  * the input ends before the last line, or -1 with e set (bad code, codes
- * differing between lines, a line over SMTP_REPLY_LINE_MAX). The enhanced
+ * differing between lines, a line over SMTP_REPLY_PARSE_LINE_MAX). The enhanced
  * code is taken when every line starts with the same one and its class
  * matches the code's first digit (RFC 2034 §4). */
 long smtp_reply_parse(const char *p, size_t len, struct arena *a,
