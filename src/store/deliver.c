@@ -13,6 +13,7 @@
  */
 #include "store/internal.h"
 
+#include "core/arena.h"
 #include "core/file.h"
 
 #include <errno.h>
@@ -38,6 +39,12 @@ struct target {
 	char path[STORE_PATH_MAX];
 	uint64_t size;
 	uint64_t room;   /* quota bytes left */
+	/* The added headers and the file's start up to the end of its header
+	 * (at most STORE_HEADER_CAPTURE_MAX bytes of the file), for the
+	 * texts kept from the header (summary.c). */
+	struct buf head;
+	bool head_done;
+	struct header_texts texts;
 };
 
 static int check_delivery(const struct store_delivery *d, struct buf *kw, struct buf *mbox,
@@ -80,11 +87,31 @@ static int open_target(struct store_account *a, int64_t id, struct target *t, st
 	return 0;
 }
 
+/* Keeps the bytes of [p, p + n) that belong to the header block, a piece
+ * at a time so that a large message is not copied past its header. */
+static void capture_head(struct target *t, const char *p, size_t n)
+{
+	while (!t->head_done && n > 0) {
+		size_t k = n < 16384 ? n : 16384;
+		if (k > buf_room(&t->head))
+			k = buf_room(&t->head);
+		size_t from = t->head.len > 2 ? t->head.len - 2 : 0;
+		if (k == 0 || buf_append(&t->head, p, k) != 0) {
+			t->head_done = true;  /* header larger than the parser reads */
+			break;
+		}
+		t->head_done = header_block_complete(t->head.data, t->head.len, from);
+		p += k;
+		n -= k;
+	}
+}
+
 static int write_all(struct target *t, const char *p, size_t n, struct error *err)
 {
 	if (n > t->room || t->size > t->room - n)
 		return error_set(err, ERR_LIMIT, "quota exceeded: message larger than the %llu "
 		                 "bytes left", (unsigned long long)t->room);
+	capture_head(t, p, n);
 	t->size += n;
 	while (n > 0) {
 		ssize_t w = write(t->fd, p, n);
@@ -200,6 +227,25 @@ static int insert_content(struct store_account *a, const struct store_delivery *
 	return db_run_stmt(a, st, err);
 }
 
+/* The header texts (summary.c), when there are any. */
+static int insert_header_text(struct store_account *a, int64_t id, const struct target *t,
+                              struct error *err)
+{
+	const struct header_texts *h = &t->texts;
+	if (h->envelope == NULL && h->search == NULL)
+		return 0;
+	sqlite3_stmt *st;
+	if (db_prepare(a, "INSERT INTO header_text (content_id, envelope, search_headers)"
+	               " VALUES (?, ?, ?)", &st, err) != 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (h->envelope != NULL)
+		sqlite3_bind_blob(st, 2, h->envelope, (int)h->envelope_len, SQLITE_STATIC);
+	if (h->search != NULL)
+		sqlite3_bind_blob(st, 3, h->search, (int)h->search_len, SQLITE_STATIC);
+	return db_run_stmt(a, st, err);
+}
+
 static int insert_message(struct store_account *a, const struct store_delivery *d,
                           const char *kw, int64_t content_id, const struct target *t,
                           struct store_delivered *res, struct error *err)
@@ -235,7 +281,7 @@ static int insert_rows(struct store_account *a, const struct store_delivery *d, 
 	if (mbox_lookup(a, mbox, &res->mailbox_id, err) != 0 ||
 	    db_next_modseq(a, &res->modseq, err) != 0 ||
 	    mbox_take_uid(a, res->mailbox_id, res->modseq, &res->uid, &res->uidvalidity, err) != 0 ||
-	    insert_content(a, d, id, t, err) != 0 ||
+	    insert_content(a, d, id, t, err) != 0 || insert_header_text(a, id, t, err) != 0 ||
 	    insert_message(a, d, kw, id, t, res, err) != 0 || fts_index(a, id, d, err) != 0)
 		return -1;
 	return account_check_quota(a, err);
@@ -265,16 +311,25 @@ static int deliver(struct store_account *a, const struct store_delivery *d, cons
 	buf_init(&kw, STORE_KEYWORDS_MAX * (STORE_KEYWORD_MAX + 1));
 	buf_init(&mbox, STORE_MAILBOX_NAME_MAX);
 	int r = check_delivery(d, &kw, &mbox, err);
+	size_t hl = r == 0 && d->added_headers != NULL ? strlen(d->added_headers) : 0;
+	buf_init(&t.head, hl + STORE_HEADER_CAPTURE_MAX);
+	if (hl > 0)
+		buf_append(&t.head, d->added_headers, hl);
+	struct arena *arena = arena_new(16384, ARENA_PLAIN);
 	if (r == 0)
 		r = account_quota_precheck(a, data != NULL ? len : 0, &t.room, err);
 	if (r == 0)
 		r = account_reserve_id(a, &id, err);
 	if (r == 0)
 		r = write_file(a, id, data, len, src, &t, err);
+	if (r == 0)
+		header_texts_compute(arena, t.head.data, t.head.len, &t.texts);
 	if (r == 0 && (r = commit_rows(a, d, kw.data, mbox.data, id, &t, res, err)) != 0)
 		unlink(t.path);  /* not committed: no message, no file */
 	if (r == 0)
 		notify_change(a, res->mailbox_id);
+	arena_free(&arena);
+	buf_free(&t.head);
 	buf_free(&kw);
 	buf_free(&mbox);
 	return r;

@@ -83,6 +83,26 @@ static void grollback(struct globaldb *g)
 		sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Locks g, opens a read transaction (so that a row and the rows loaded for it agree) and
+ * prepares sql into *st. Whatever it returns, read_end ends it. */
+static int read_begin(struct globaldb *g, const char *sql, sqlite3_stmt **st, struct error *err)
+{
+	*st = NULL;
+	pthread_mutex_lock(&g->lock);
+	int ret = gexec(g, "BEGIN", err);
+	return ret == 0 ? gprep(g, sql, st, err) : ret;
+}
+
+/* Ends what read_begin started: 0 if ret (the last step's result) is not an error, else -1. */
+static int read_end(struct globaldb *g, sqlite3_stmt *st, int ret)
+{
+	if (st != NULL)
+		sqlite3_finalize(st);
+	grollback(g);
+	pthread_mutex_unlock(&g->lock);
+	return ret < 0 ? -1 : 0;
+}
+
 /* ---- schema ---- */
 
 static const char schema_v1[] =
@@ -185,12 +205,50 @@ static int init_v2(struct globaldb *g, struct error *err)
 	return gexec(g, schema_v2, err);
 }
 
+/* Version 3: outgoing SMTP TLS reports (globaldb.h describes the tables). */
+static const char schema_v3[] =
+	"CREATE TABLE tlsrpt_result ("
+	" id INTEGER PRIMARY KEY, policy_domain TEXT NOT NULL COLLATE NOCASE,"
+	" day INTEGER NOT NULL, policy_type TEXT NOT NULL, policy_strings TEXT NOT NULL DEFAULT '',"
+	" mx_host TEXT NOT NULL DEFAULT '', successful INTEGER NOT NULL DEFAULT 0,"
+	" failed INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE (policy_domain, day, policy_type, policy_strings, mx_host));"
+	"CREATE INDEX tlsrpt_result_day ON tlsrpt_result(day);"
+	"CREATE TABLE tlsrpt_result_failure ("
+	" result INTEGER NOT NULL REFERENCES tlsrpt_result(id) ON DELETE CASCADE,"
+	" result_type TEXT NOT NULL, sending_mta_ip TEXT NOT NULL DEFAULT '',"
+	" receiving_mx_hostname TEXT NOT NULL DEFAULT '', receiving_ip TEXT NOT NULL DEFAULT '',"
+	" additional_info TEXT NOT NULL DEFAULT '', count INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE (result, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip,"
+	" additional_info));"
+	"CREATE TABLE tlsrpt_report_out ("
+	" id INTEGER PRIMARY KEY, domain TEXT NOT NULL COLLATE NOCASE,"
+	" period_begin INTEGER NOT NULL, period_end INTEGER NOT NULL,"
+	" report_id TEXT NOT NULL, created INTEGER NOT NULL, report BLOB,"
+	" outgoing INTEGER REFERENCES outgoing(id) ON DELETE SET NULL, note TEXT,"
+	" UNIQUE (domain, period_begin));"
+	"CREATE TABLE tlsrpt_post ("
+	" id INTEGER PRIMARY KEY,"
+	" report INTEGER NOT NULL REFERENCES tlsrpt_report_out(id) ON DELETE CASCADE,"
+	" uri TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('sent', 'retrying', 'failed')),"
+	" detail TEXT, posted INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,"
+	" next_attempt INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX tlsrpt_post_report ON tlsrpt_post(report);"
+	"CREATE INDEX tlsrpt_post_due ON tlsrpt_post(status, next_attempt);";
+
+static int init_v3(struct globaldb *g, struct error *err)
+{
+	return gexec(g, schema_v3, err);
+}
+
 typedef int migration_fn(struct globaldb *g, struct error *err);
 
 /* Append only: never edit a migration that has shipped. */
 static migration_fn *const migrations[] = {
 	init_v1,   /* 0 -> 1: reports */
 	init_v2,   /* 1 -> 2: outgoing DMARC aggregate reports */
+	init_v3,   /* 2 -> 3: outgoing SMTP TLS reports */
 };
 #define GLOBALDB_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1030,13 +1088,7 @@ int globaldb_dmarc_pending(struct globaldb *g, struct arena *a,
 			ret = r;
 			break;
 		}
-		if (*n_r == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			struct globaldb_dmarc_pending *n = arena_alloc(a, cap * sizeof(*n));
-			if (*n_r > 0)
-				memcpy(n, *list_r, *n_r * sizeof(*n));
-			*list_r = n;
-		}
+		*list_r = arena_grow(a, *list_r, *n_r, &cap, sizeof(**list_r), 16);
 		struct globaldb_dmarc_pending *p = &(*list_r)[(*n_r)++];
 		p->domain = col_text(st, 0, a);
 		p->oldest = sqlite3_column_int64(st, 1);
@@ -1144,15 +1196,12 @@ int globaldb_dmarc_groups(struct globaldb *g, const char *domain, int64_t begin,
 	*groups_r = NULL;
 	*n_r = 0;
 	*max_id_r = 0;
-	pthread_mutex_lock(&g->lock);
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	/* One read transaction, so that the policy, groups and max id agree. */
-	int ret = gexec(g, "BEGIN", err);
-	if (ret != 0)
-		goto out;
-	ret = gprep(g, "SELECT id, evaluated, policy_domain, p, sp, np, adkim, aspf, pct, fo, ri,"
-	            " rua FROM dmarc_eval WHERE policy_domain = ? AND evaluated >= ? AND"
-	            " evaluated < ? ORDER BY evaluated DESC, id DESC LIMIT 1", &st, err);
+	int ret = read_begin(g, "SELECT id, evaluated, policy_domain, p, sp, np, adkim, aspf, pct,"
+	                     " fo, ri, rua FROM dmarc_eval WHERE policy_domain = ? AND"
+	                     " evaluated >= ? AND evaluated < ? ORDER BY evaluated DESC, id DESC"
+	                     " LIMIT 1", &st, err);
 	if (ret != 0)
 		goto out;
 	bind_text(st, 1, domain);
@@ -1191,13 +1240,7 @@ int globaldb_dmarc_groups(struct globaldb *g, const char *domain, int64_t begin,
 		ret = step(g, st, err);
 		if (ret <= 0)
 			break;
-		if (*n_r == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			struct globaldb_dmarc_group *n = arena_alloc(a, cap * sizeof(*n));
-			if (*n_r > 0)
-				memcpy(n, *groups_r, *n_r * sizeof(*n));
-			*groups_r = n;
-		}
+		*groups_r = arena_grow(a, *groups_r, *n_r, &cap, sizeof(**groups_r), 16);
 		struct globaldb_dmarc_group *gr = &(*groups_r)[(*n_r)++];
 		memset(gr, 0, sizeof(*gr));
 		gr->count = sqlite3_column_int64(st, 0);
@@ -1217,26 +1260,30 @@ int globaldb_dmarc_groups(struct globaldb *g, const char *domain, int64_t begin,
 		              (const char *)sqlite3_column_text(st, 10), ev);
 	}
 out:
-	if (st != NULL)
-		sqlite3_finalize(st);
-	grollback(g);   /* ends the read transaction */
-	pthread_mutex_unlock(&g->lock);
-	return ret < 0 ? -1 : 0;
+	return read_end(g, st, ret);
+}
+
+/* Runs sql, a "SELECT 1 … WHERE domain = ? AND period_begin = ?" on a report table:
+ * 1 if the report of domain for the period from begin is recorded, 0 if not, -1. */
+static int period_reported(struct globaldb *g, const char *sql, const char *domain,
+                           int64_t begin, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, sql, &st, err) != 0)
+		return -1;
+	bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, begin);
+	int ret = step(g, st, err);
+	sqlite3_finalize(st);
+	return ret;
 }
 
 int globaldb_dmarc_report_exists(struct globaldb *g, const char *domain, int64_t begin,
                                  struct error *err)
 {
 	pthread_mutex_lock(&g->lock);
-	sqlite3_stmt *st;
-	int ret = gprep(g, "SELECT 1 FROM dmarc_report_out WHERE domain = ? AND period_begin = ?",
-	                &st, err);
-	if (ret == 0) {
-		bind_text(st, 1, domain);
-		sqlite3_bind_int64(st, 2, begin);
-		ret = step(g, st, err);
-		sqlite3_finalize(st);
-	}
+	int ret = period_reported(g, "SELECT 1 FROM dmarc_report_out WHERE domain = ? AND"
+	                          " period_begin = ?", domain, begin, err);
 	pthread_mutex_unlock(&g->lock);
 	return ret;
 }
@@ -1288,22 +1335,36 @@ int globaldb_outgoing_add(struct globaldb *g, const struct globaldb_outgoing *m,
 	return ret;
 }
 
+int globaldb_outgoing_set_status(struct globaldb *g, int64_t id, const char *status,
+                                 struct error *err)
+{
+	pthread_mutex_lock(&g->lock);
+	sqlite3_stmt *st;
+	int ret = gprep(g, "UPDATE outgoing SET status = ? WHERE id = ?", &st, err);
+	if (ret == 0) {
+		bind_text(st, 1, status);
+		sqlite3_bind_int64(st, 2, id);
+		ret = grun(g, st, err);
+	}
+	if (ret == 0 && sqlite3_changes(g->db) == 0)
+		ret = error_set(err, ERR_NOTFOUND, "no outgoing message %lld", (long long)id);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
 int globaldb_outgoing_list(struct globaldb *g, const char *status, bool with_data,
                            struct arena *a, struct globaldb_outgoing **list_r, size_t *n_r,
                            struct error *err)
 {
 	*list_r = NULL;
 	*n_r = 0;
-	pthread_mutex_lock(&g->lock);
-	sqlite3_stmt *st = NULL, *rs = NULL;
-	int ret = gexec(g, "BEGIN", err);
+	sqlite3_stmt *st, *rs = NULL;
+	int ret = read_begin(g, "SELECT id, kind, created, mail_from, subject, size, status,"
+	                     " CASE WHEN ? THEN message END FROM outgoing"
+	                     " WHERE ? IS NULL OR status = ? ORDER BY created, id LIMIT ?", &st,
+	                     err);
 	if (ret != 0)
-		goto out;
-	ret = gprep(g, "SELECT id, kind, created, mail_from, subject, size, status,"
-	            " CASE WHEN ? THEN message END FROM outgoing"
-	            " WHERE ? IS NULL OR status = ? ORDER BY created, id LIMIT ?", &st, err);
-	if (ret != 0)
-		goto out;
+		return read_end(g, st, ret);
 	sqlite3_bind_int(st, 1, with_data);
 	bind_text(st, 2, status);
 	bind_text(st, 3, status);
@@ -1313,13 +1374,7 @@ int globaldb_outgoing_list(struct globaldb *g, const char *status, bool with_dat
 		ret = step(g, st, err);
 		if (ret <= 0)
 			break;
-		if (*n_r == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			struct globaldb_outgoing *n = arena_alloc(a, cap * sizeof(*n));
-			if (*n_r > 0)
-				memcpy(n, *list_r, *n_r * sizeof(*n));
-			*list_r = n;
-		}
+		*list_r = arena_grow(a, *list_r, *n_r, &cap, sizeof(**list_r), 16);
 		struct globaldb_outgoing *m = &(*list_r)[(*n_r)++];
 		memset(m, 0, sizeof(*m));
 		m->id = sqlite3_column_int64(st, 0);
@@ -1347,13 +1402,7 @@ int globaldb_outgoing_list(struct globaldb *g, const char *status, bool with_dat
 		const char **rcpts = NULL;
 		int r;
 		while ((r = step(g, rs, err)) == 1) {
-			if (m->nrcpts == rcap) {
-				rcap = rcap == 0 ? 4 : rcap * 2;
-				const char **n = arena_alloc(a, rcap * sizeof(*n));
-				if (m->nrcpts > 0)
-					memcpy(n, rcpts, m->nrcpts * sizeof(*n));
-				rcpts = n;
-			}
+			rcpts = arena_grow(a, rcpts, m->nrcpts, &rcap, sizeof(*rcpts), 4);
 			rcpts[m->nrcpts++] = col_text(rs, 0, a);
 		}
 		m->rcpts = rcpts;
@@ -1364,12 +1413,7 @@ int globaldb_outgoing_list(struct globaldb *g, const char *status, bool with_dat
 			break;
 		}
 	}
-out:
-	if (st != NULL)
-		sqlite3_finalize(st);
-	grollback(g);
-	pthread_mutex_unlock(&g->lock);
-	return ret < 0 ? -1 : 0;
+	return read_end(g, st, ret);
 }
 
 int globaldb_dmarc_report_done(struct globaldb *g, const struct globaldb_dmarc_done *d,
@@ -1383,13 +1427,8 @@ int globaldb_dmarc_report_done(struct globaldb *g, const struct globaldb_dmarc_d
 	sqlite3_stmt *st;
 	if (gexec(g, "BEGIN IMMEDIATE", err) != 0)
 		goto out;
-	if (gprep(g, "SELECT 1 FROM dmarc_report_out WHERE domain = ? AND period_begin = ?", &st,
-	          err) != 0)
-		goto fail;
-	bind_text(st, 1, d->domain);
-	sqlite3_bind_int64(st, 2, d->begin);
-	int exists = step(g, st, err);
-	sqlite3_finalize(st);
+	int exists = period_reported(g, "SELECT 1 FROM dmarc_report_out WHERE domain = ? AND"
+	                             " period_begin = ?", d->domain, d->begin, err);
 	if (exists < 0)
 		goto fail;
 	if (!exists) {
@@ -1426,6 +1465,357 @@ int globaldb_dmarc_report_done(struct globaldb *g, const struct globaldb_dmarc_d
 fail:
 	grollback(g);
 out:
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+/* ---- outgoing SMTP TLS reports (RFC 8460) ---- */
+
+/* "" for NULL, cut at GLOBALDB_TLSRPT_TEXT_MAX bytes. */
+static void bind_key(sqlite3_stmt *st, int i, const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	sqlite3_bind_text(st, i, s != NULL ? s : "", (int)(n > GLOBALDB_TLSRPT_TEXT_MAX ?
+	                  GLOBALDB_TLSRPT_TEXT_MAX : n), SQLITE_STATIC);
+}
+
+static int64_t utc_day(int64_t t)
+{
+	return t - ((t % 86400) + 86400) % 86400;
+}
+
+/* The result row of s (created with zero counts if new): *id_r. */
+static int tlsrpt_result_row(struct globaldb *g, const struct globaldb_tlsrpt_session *s,
+                             int64_t *id_r, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, "INSERT INTO tlsrpt_result (policy_domain, day, policy_type, policy_strings,"
+	          " mx_host, successful, failed) VALUES (?, ?, ?, ?, ?, ?, ?)"
+	          " ON CONFLICT (policy_domain, day, policy_type, policy_strings, mx_host) DO UPDATE"
+	          " SET successful = successful + excluded.successful,"
+	          " failed = failed + excluded.failed RETURNING id", &st, err) != 0)
+		return -1;
+	bool ok = s->result_type == NULL;
+	bind_key(st, 1, s->policy_domain);
+	sqlite3_bind_int64(st, 2, utc_day(s->when > 0 ? s->when : (int64_t)time(NULL)));
+	bind_key(st, 3, s->policy_type);
+	bind_key(st, 4, s->policy_strings);
+	bind_key(st, 5, s->mx_host);
+	sqlite3_bind_int(st, 6, ok);
+	sqlite3_bind_int(st, 7, !ok);
+	int r = step(g, st, err);
+	if (r == 1)
+		*id_r = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return r == 1 ? 0 : r == 0 ? gfail(g, err, "adding a TLS result") : -1;
+}
+
+/* Counts the failure of s under result id, within GLOBALDB_TLSRPT_FAILURES_MAX rows. */
+static int tlsrpt_failure_add(struct globaldb *g, int64_t id,
+                              const struct globaldb_tlsrpt_session *s, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, "INSERT INTO tlsrpt_result_failure (result, result_type, sending_mta_ip,"
+	          " receiving_mx_hostname, receiving_ip, additional_info, count)"
+	          " SELECT ?1, ?2, ?3, ?4, ?5, ?6, 1 WHERE (SELECT count(*) FROM"
+	          " tlsrpt_result_failure WHERE result = ?1) < ?7 OR EXISTS (SELECT 1 FROM"
+	          " tlsrpt_result_failure WHERE result = ?1 AND result_type = ?2 AND"
+	          " sending_mta_ip = ?3 AND receiving_mx_hostname = ?4 AND receiving_ip = ?5 AND"
+	          " additional_info = ?6)"
+	          " ON CONFLICT (result, result_type, sending_mta_ip, receiving_mx_hostname,"
+	          " receiving_ip, additional_info) DO UPDATE SET count = count + 1", &st,
+	          err) != 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	bind_key(st, 2, s->result_type);
+	bind_key(st, 3, s->sending_mta_ip);
+	bind_key(st, 4, s->mx_host);
+	bind_key(st, 5, s->receiving_ip);
+	bind_key(st, 6, s->additional_info);
+	sqlite3_bind_int(st, 7, GLOBALDB_TLSRPT_FAILURES_MAX);
+	return grun(g, st, err);
+}
+
+int globaldb_tlsrpt_result_add(struct globaldb *g, const struct globaldb_tlsrpt_session *s,
+                               struct error *err)
+{
+	if (s->policy_domain == NULL || s->policy_domain[0] == '\0')
+		return error_set(err, ERR_INVALID, "TLS result without a policy domain");
+	if (s->policy_type == NULL || s->policy_type[0] == '\0')
+		return error_set(err, ERR_INVALID, "TLS result without a policy type");
+	pthread_mutex_lock(&g->lock);
+	int64_t id = 0;
+	int ret = gexec(g, "BEGIN IMMEDIATE", err);
+	if (ret == 0 && (tlsrpt_result_row(g, s, &id, err) != 0 ||
+	                 (s->result_type != NULL && tlsrpt_failure_add(g, id, s, err) != 0) ||
+	                 gexec(g, "COMMIT", err) != 0)) {
+		grollback(g);
+		ret = -1;
+	}
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+/* "" from the database is NULL for the caller. */
+static const char *col_opt(sqlite3_stmt *st, int i, struct arena *a)
+{
+	const char *s = col_text(st, i, a);
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+static int tlsrpt_load_failures(struct globaldb *g, int64_t id, struct arena *a,
+                                struct globaldb_tlsrpt_result *r, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, "SELECT result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip,"
+	          " additional_info, count FROM tlsrpt_result_failure WHERE result = ?"
+	          " ORDER BY rowid", &st, err) != 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	size_t cap = 0;
+	int s;
+	while ((s = step(g, st, err)) == 1) {
+		r->failures = arena_grow(a, r->failures, r->nfailures, &cap, sizeof(*r->failures), 4);
+		r->failures[r->nfailures++] = (struct globaldb_tlsrpt_failure){
+			.result_type = col_text(st, 0, a), .sending_mta_ip = col_opt(st, 1, a),
+			.receiving_mx_hostname = col_opt(st, 2, a), .receiving_ip = col_opt(st, 3, a),
+			.additional_info = col_opt(st, 4, a), .count = sqlite3_column_int64(st, 5)};
+	}
+	sqlite3_finalize(st);
+	return s;
+}
+
+int globaldb_tlsrpt_results(struct globaldb *g, const char *domain, int64_t day,
+                            struct arena *a, struct globaldb_tlsrpt_result **list_r, size_t *n_r,
+                            struct error *err)
+{
+	*list_r = NULL;
+	*n_r = 0;
+	sqlite3_stmt *st;
+	int ret = read_begin(g, "SELECT id, policy_domain, day, policy_type, policy_strings,"
+	                     " mx_host, successful, failed FROM tlsrpt_result WHERE (?1 IS NULL OR"
+	                     " policy_domain = ?1) AND (?2 = 0 OR day = ?2)"
+	                     " ORDER BY policy_domain, day, id LIMIT ?3", &st, err);
+	if (ret != 0)
+		return read_end(g, st, ret);
+	bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, day);
+	sqlite3_bind_int(st, 3, GLOBALDB_LIST_MAX);
+	size_t cap = 0;
+	while ((ret = step(g, st, err)) == 1) {
+		*list_r = arena_grow(a, *list_r, *n_r, &cap, sizeof(**list_r), 8);
+		struct globaldb_tlsrpt_result *r = &(*list_r)[(*n_r)++];
+		*r = (struct globaldb_tlsrpt_result){
+			.policy_domain = col_text(st, 1, a), .day = sqlite3_column_int64(st, 2),
+			.policy_type = col_text(st, 3, a), .policy_strings = col_text(st, 4, a),
+			.mx_host = col_text(st, 5, a), .successful = sqlite3_column_int64(st, 6),
+			.failed = sqlite3_column_int64(st, 7)};
+		if (tlsrpt_load_failures(g, sqlite3_column_int64(st, 0), a, r, err) != 0) {
+			ret = -1;
+			break;
+		}
+	}
+	return read_end(g, st, ret);
+}
+
+int globaldb_tlsrpt_pending(struct globaldb *g, int64_t before, struct arena *a,
+                            struct globaldb_tlsrpt_pending **list_r, size_t *n_r,
+                            struct error *err)
+{
+	*list_r = NULL;
+	*n_r = 0;
+	sqlite3_stmt *st;
+	int ret = read_begin(g, "SELECT DISTINCT policy_domain, day FROM tlsrpt_result"
+	                     " WHERE day < ? ORDER BY day, policy_domain LIMIT ?", &st, err);
+	if (ret != 0)
+		return read_end(g, st, ret);
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int(st, 2, GLOBALDB_LIST_MAX);
+	size_t cap = 0;
+	while ((ret = step(g, st, err)) == 1) {
+		*list_r = arena_grow(a, *list_r, *n_r, &cap, sizeof(**list_r), 8);
+		(*list_r)[(*n_r)++] = (struct globaldb_tlsrpt_pending){
+			.domain = col_text(st, 0, a), .day = sqlite3_column_int64(st, 1)};
+	}
+	return read_end(g, st, ret);
+}
+
+/* Inserts the report_out row of d (message oid, 0: none) and its posts. */
+static int tlsrpt_out_insert(struct globaldb *g, const struct globaldb_tlsrpt_done *d,
+                             int64_t oid, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, "INSERT INTO tlsrpt_report_out (domain, period_begin, period_end, report_id,"
+	          " created, report, outgoing, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &st,
+	          err) != 0)
+		return -1;
+	bind_text(st, 1, d->domain);
+	sqlite3_bind_int64(st, 2, d->begin);
+	sqlite3_bind_int64(st, 3, d->end);
+	bind_text(st, 4, d->report_id != NULL ? d->report_id : "");
+	sqlite3_bind_int64(st, 5, d->created > 0 ? d->created : (int64_t)time(NULL));
+	if (d->gz != NULL)
+		bind_blob(st, 6, d->gz, d->gzlen);
+	if (oid > 0)
+		sqlite3_bind_int64(st, 7, oid);
+	bind_text(st, 8, d->note);
+	int64_t rid;
+	if (insert(g, st, &rid, err) != 0)
+		return -1;
+	for (size_t i = 0; i < d->nposts; i++) {
+		const struct globaldb_tlsrpt_post *p = &d->posts[i];
+		if (gprep(g, "INSERT INTO tlsrpt_post (report, uri, status, detail, posted, attempts,"
+		          " next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)", &st, err) != 0)
+			return -1;
+		sqlite3_bind_int64(st, 1, rid);
+		bind_text(st, 2, p->uri);
+		bind_text(st, 3, p->status != NULL ? p->status : GLOBALDB_TLSRPT_FAILED);
+		bind_text(st, 4, p->detail);
+		sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
+		sqlite3_bind_int(st, 6, p->attempts > 0 ? (int)p->attempts : 1);
+		sqlite3_bind_int64(st, 7, p->next_attempt);
+		if (insert(g, st, NULL, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int globaldb_tlsrpt_report_done(struct globaldb *g, const struct globaldb_tlsrpt_done *d,
+                                struct error *err)
+{
+	pthread_mutex_lock(&g->lock);
+	int ret = -1;
+	int64_t oid = 0;
+	sqlite3_stmt *st;
+	if (gexec(g, "BEGIN IMMEDIATE", err) != 0)
+		goto out;
+	int exists = period_reported(g, "SELECT 1 FROM tlsrpt_report_out WHERE domain = ? AND"
+	                             " period_begin = ?", d->domain, d->begin, err);
+	if (exists < 0)
+		goto fail;
+	if (!exists && ((d->msg != NULL && outgoing_insert(g, d->msg, &oid, err) != 0) ||
+	                tlsrpt_out_insert(g, d, oid, err) != 0))
+		goto fail;
+	if (gprep(g, "DELETE FROM tlsrpt_result WHERE policy_domain = ? AND day = ?", &st,
+	          err) != 0)
+		goto fail;
+	bind_text(st, 1, d->domain);
+	sqlite3_bind_int64(st, 2, d->begin);
+	if (grun(g, st, err) != 0 || gexec(g, "COMMIT", err) != 0)
+		goto fail;
+	ret = exists ? 0 : 1;
+	goto out;
+fail:
+	grollback(g);
+out:
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+/* A post from columns first.. of st: id, uri, status, detail, attempts, next_attempt. */
+static struct globaldb_tlsrpt_post post_columns(sqlite3_stmt *st, struct arena *a)
+{
+	return (struct globaldb_tlsrpt_post){
+		.id = sqlite3_column_int64(st, 0), .uri = col_text(st, 1, a),
+		.status = col_text(st, 2, a), .detail = col_text(st, 3, a),
+		.attempts = (unsigned)sqlite3_column_int(st, 4),
+		.next_attempt = sqlite3_column_int64(st, 5)};
+}
+
+static int tlsrpt_load_posts(struct globaldb *g, int64_t id, struct arena *a,
+                             struct globaldb_tlsrpt_out *o, struct error *err)
+{
+	sqlite3_stmt *st;
+	if (gprep(g, "SELECT id, uri, status, detail, attempts, next_attempt FROM tlsrpt_post"
+	          " WHERE report = ? ORDER BY id", &st, err) != 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	size_t cap = 0;
+	int s;
+	while ((s = step(g, st, err)) == 1) {
+		o->posts = arena_grow(a, o->posts, o->nposts, &cap, sizeof(*o->posts), 2);
+		o->posts[o->nposts++] = post_columns(st, a);
+	}
+	sqlite3_finalize(st);
+	return s;
+}
+
+int globaldb_tlsrpt_out_list(struct globaldb *g, struct arena *a,
+                             struct globaldb_tlsrpt_out **list_r, size_t *n_r, struct error *err)
+{
+	*list_r = NULL;
+	*n_r = 0;
+	sqlite3_stmt *st;
+	int ret = read_begin(g, "SELECT id, domain, period_begin, period_end, created, report_id,"
+	                     " note, coalesce(outgoing, 0), length(report) FROM tlsrpt_report_out"
+	                     " ORDER BY period_begin DESC, id DESC LIMIT ?", &st, err);
+	if (ret != 0)
+		return read_end(g, st, ret);
+	sqlite3_bind_int(st, 1, GLOBALDB_LIST_MAX);
+	size_t cap = 0;
+	while ((ret = step(g, st, err)) == 1) {
+		*list_r = arena_grow(a, *list_r, *n_r, &cap, sizeof(**list_r), 8);
+		struct globaldb_tlsrpt_out *o = &(*list_r)[(*n_r)++];
+		*o = (struct globaldb_tlsrpt_out){
+			.domain = col_text(st, 1, a), .begin = sqlite3_column_int64(st, 2),
+			.end = sqlite3_column_int64(st, 3), .created = sqlite3_column_int64(st, 4),
+			.report_id = col_text(st, 5, a), .note = col_text(st, 6, a),
+			.outgoing = sqlite3_column_int64(st, 7), .gzlen = (size_t)sqlite3_column_int64(st, 8)};
+		if (tlsrpt_load_posts(g, sqlite3_column_int64(st, 0), a, o, err) != 0) {
+			ret = -1;
+			break;
+		}
+	}
+	return read_end(g, st, ret);
+}
+
+int globaldb_tlsrpt_posts_due(struct globaldb *g, int64_t now, struct arena *a,
+                              struct globaldb_tlsrpt_post_due **list_r, size_t *n_r,
+                              struct error *err)
+{
+	*list_r = NULL;
+	*n_r = 0;
+	sqlite3_stmt *st;
+	int ret = read_begin(g, "SELECT p.id, p.uri, p.status, p.detail, p.attempts,"
+	                     " p.next_attempt, r.domain, r.created, r.report FROM tlsrpt_post p"
+	                     " JOIN tlsrpt_report_out r ON r.id = p.report WHERE p.status = ? AND"
+	                     " p.next_attempt <= ? ORDER BY p.next_attempt, p.id LIMIT ?", &st, err);
+	if (ret != 0)
+		return read_end(g, st, ret);
+	bind_text(st, 1, GLOBALDB_TLSRPT_RETRYING);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int(st, 3, GLOBALDB_LIST_MAX);
+	size_t cap = 0;
+	while ((ret = step(g, st, err)) == 1) {
+		*list_r = arena_grow(a, *list_r, *n_r, &cap, sizeof(**list_r), 4);
+		size_t n = (size_t)sqlite3_column_bytes(st, 8);
+		void *gz = arena_alloc(a, n + 1);
+		if (n > 0)
+			memcpy(gz, sqlite3_column_blob(st, 8), n);
+		(*list_r)[(*n_r)++] = (struct globaldb_tlsrpt_post_due){
+			.post = post_columns(st, a), .domain = col_text(st, 6, a),
+			.created = sqlite3_column_int64(st, 7), .gz = gz, .gzlen = n};
+	}
+	return read_end(g, st, ret);
+}
+
+int globaldb_tlsrpt_post_update(struct globaldb *g, int64_t id, const char *status,
+                                const char *detail, int64_t next_attempt, struct error *err)
+{
+	pthread_mutex_lock(&g->lock);
+	sqlite3_stmt *st;
+	int ret = gprep(g, "UPDATE tlsrpt_post SET status = ?, detail = ?, posted = ?,"
+	                " attempts = attempts + 1, next_attempt = ? WHERE id = ?", &st, err);
+	if (ret == 0) {
+		bind_text(st, 1, status);
+		bind_text(st, 2, detail);
+		sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
+		sqlite3_bind_int64(st, 4, next_attempt);
+		sqlite3_bind_int64(st, 5, id);
+		ret = grun(g, st, err);
+	}
+	if (ret == 0 && sqlite3_changes(g->db) == 0)
+		ret = error_set(err, ERR_NOTFOUND, "no TLS report post %lld", (long long)id);
 	pthread_mutex_unlock(&g->lock);
 	return ret;
 }

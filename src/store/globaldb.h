@@ -189,6 +189,14 @@ int globaldb_outgoing_list(struct globaldb *db, const char *status, bool with_da
                            struct arena *a, struct globaldb_outgoing **list_r, size_t *n_r,
                            struct error *err);
 
+/* Sets the status of outgoing message id (GLOBALDB_OUTGOING_QUEUED once
+ * the outbound queue holds it, GLOBALDB_OUTGOING_REFUSED when it never
+ * can). Returns 0, or -1 (ERR_NOTFOUND: no such id). */
+#define GLOBALDB_OUTGOING_QUEUED "queued"
+#define GLOBALDB_OUTGOING_REFUSED "refused"    /* the queue cannot take it (no or bad recipients) */
+int globaldb_outgoing_set_status(struct globaldb *db, int64_t id, const char *status,
+                                 struct error *err);
+
 /* A composed report. */
 struct globaldb_dmarc_done {
 	const char *domain;
@@ -207,5 +215,149 @@ struct globaldb_dmarc_done {
  * message's id, 0 without one. */
 int globaldb_dmarc_report_done(struct globaldb *db, const struct globaldb_dmarc_done *d,
                                int64_t *outgoing_id_r, struct error *err);
+
+/* ---- outgoing SMTP TLS reports (RFC 8460) ---- */
+
+/* The TLS results of delivery attempts, per policy domain and UTC day, kept
+ * until the day's report is composed (reports/tlsrpt_out.h). Schema
+ * (version 3):
+ *
+ *  tlsrpt_result   one row per (policy_domain, day, policy_type,
+ *    policy_strings, mx_host): successful and failed session counts.
+ *    policy_strings: the §4.4 policy-string entries, '\n' between ("" none).
+ *  tlsrpt_result_failure  failure details of a result, one row per
+ *    (result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip,
+ *    additional_info) with its count; "" for an absent value.
+ *  tlsrpt_report_out  one row per composed (domain, period_begin): the
+ *    report id, the gzip'ed report (NULL when none was made), the outgoing
+ *    message (NULL without mailto destinations), note (why there is no
+ *    report or which destinations failed); UNIQUE (domain, period_begin).
+ *  tlsrpt_post     one row per https destination: uri, status ("sent",
+ *    "retrying", "failed": given up), detail, posted (the last attempt),
+ *    attempts, next_attempt (while retrying).
+ */
+
+/* Most failure-detail rows per result; sessions past it are counted in
+ * failed but not detailed (the report's failure-details stay bounded). */
+#define GLOBALDB_TLSRPT_FAILURES_MAX 1000
+/* Longest policy_strings / additional_info kept (longer is cut). */
+#define GLOBALDB_TLSRPT_TEXT_MAX 8192
+
+/* One TLS session (RFC 8460 §4.3): what a delivery attempt saw. */
+struct globaldb_tlsrpt_session {
+	const char *policy_domain;       /* the recipient domain */
+	int64_t when;                    /* seconds; 0: now */
+	const char *policy_type;         /* "sts", "tlsa", "no-policy-found" */
+	const char *policy_strings;      /* '\n' between, or NULL */
+	const char *mx_host;             /* or NULL */
+	const char *result_type;         /* NULL: a successful session */
+	const char *sending_mta_ip, *receiving_ip, *additional_info;   /* or NULL */
+};
+
+/* Adds one session to the counts of its day. ERR_INVALID without
+ * policy_domain or policy_type. */
+int globaldb_tlsrpt_result_add(struct globaldb *db, const struct globaldb_tlsrpt_session *s,
+                               struct error *err);
+
+struct globaldb_tlsrpt_failure {
+	const char *result_type, *sending_mta_ip, *receiving_mx_hostname, *receiving_ip,
+		*additional_info;        /* NULL when absent */
+	int64_t count;
+};
+
+struct globaldb_tlsrpt_result {
+	const char *policy_domain;
+	int64_t day;                     /* UTC midnight */
+	const char *policy_type, *policy_strings, *mx_host;   /* "" when absent */
+	int64_t successful, failed;
+	struct globaldb_tlsrpt_failure *failures;
+	size_t nfailures;
+};
+
+/* The results of domain (any case; NULL: all) on day (a UTC midnight; 0:
+ * all days), by domain, day, then insertion, at most GLOBALDB_LIST_MAX;
+ * everything in a. */
+int globaldb_tlsrpt_results(struct globaldb *db, const char *domain, int64_t day,
+                            struct arena *a, struct globaldb_tlsrpt_result **list_r, size_t *n_r,
+                            struct error *err);
+
+/* A (domain, day) with results, days before `before` only. */
+struct globaldb_tlsrpt_pending {
+	const char *domain;
+	int64_t day;
+};
+
+int globaldb_tlsrpt_pending(struct globaldb *db, int64_t before, struct arena *a,
+                            struct globaldb_tlsrpt_pending **list_r, size_t *n_r,
+                            struct error *err);
+
+#define GLOBALDB_TLSRPT_SENT "sent"
+#define GLOBALDB_TLSRPT_RETRYING "retrying"
+#define GLOBALDB_TLSRPT_FAILED "failed"
+
+struct globaldb_tlsrpt_post {
+	int64_t id;                      /* set by the lists */
+	const char *uri;
+	const char *status;              /* GLOBALDB_TLSRPT_SENT, _RETRYING, _FAILED */
+	const char *detail;              /* or NULL */
+	unsigned attempts;               /* add: 0 counts as 1 */
+	int64_t next_attempt;            /* while retrying */
+};
+
+/* A composed (or given up) report. */
+struct globaldb_tlsrpt_done {
+	const char *domain;
+	int64_t begin, end;              /* [begin, end) */
+	const char *report_id;
+	int64_t created;                 /* seconds; 0: now */
+	const void *gz;                  /* the gzip'ed report, or NULL */
+	size_t gzlen;
+	const char *note;                /* or NULL */
+	const struct globaldb_outgoing *msg;   /* NULL: no mailto destination */
+	const struct globaldb_tlsrpt_post *posts;
+	size_t nposts;
+};
+
+/* In one transaction: records the report of (domain, begin), its message
+ * and posts, and deletes the results of domain on that day. Returns 1, or 0
+ * when it was recorded already (nothing added, the results are deleted all
+ * the same), or -1. */
+int globaldb_tlsrpt_report_done(struct globaldb *db, const struct globaldb_tlsrpt_done *d,
+                                struct error *err);
+
+/* An https destination due for another attempt, with its report. */
+struct globaldb_tlsrpt_post_due {
+	struct globaldb_tlsrpt_post post;
+	const char *domain;
+	int64_t created;                 /* when the report was composed */
+	const void *gz;
+	size_t gzlen;
+};
+
+/* Posts with status retrying whose next_attempt is at or before now,
+ * oldest first, at most GLOBALDB_LIST_MAX; everything in a. */
+int globaldb_tlsrpt_posts_due(struct globaldb *db, int64_t now, struct arena *a,
+                              struct globaldb_tlsrpt_post_due **list_r, size_t *n_r,
+                              struct error *err);
+
+/* Records another attempt of post id: its status, detail and next attempt.
+ * ERR_NOTFOUND when there is no such post. */
+int globaldb_tlsrpt_post_update(struct globaldb *db, int64_t id, const char *status,
+                                const char *detail, int64_t next_attempt, struct error *err);
+
+/* A composed report as listed. */
+struct globaldb_tlsrpt_out {
+	const char *domain;
+	int64_t begin, end, created;
+	const char *report_id, *note;
+	int64_t outgoing;                /* 0: none */
+	size_t gzlen;
+	struct globaldb_tlsrpt_post *posts;
+	size_t nposts;
+};
+
+/* Composed reports, newest first, at most GLOBALDB_LIST_MAX, in a. */
+int globaldb_tlsrpt_out_list(struct globaldb *db, struct arena *a,
+                             struct globaldb_tlsrpt_out **list_r, size_t *n_r, struct error *err);
 
 #endif

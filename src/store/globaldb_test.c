@@ -16,38 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-struct fx {
-	char dir[64];
-	struct globaldb *db;
-	struct arena *a;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/terngdbXXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		abort();
-	struct error e;
-	if (globaldb_open(f->dir, &f->db, &e) != 0)
-		fail_msg("open: %s", e.msg);
-	f->a = arena_new(4096, ARENA_PLAIN);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	globaldb_close(&f->db);
-	arena_free(&f->a);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		abort();
-	free(f);
-	return 0;
-}
+#include "store/globaldb_fixture.h"
 
 static struct dmarc_dkim_result dkim1[] = {{"example.org", "sel1", "pass", NULL},
                                            {"other.example", "s2", "fail", "bad sig"}};
@@ -77,7 +46,7 @@ static struct report dmarc_report(const char *org, const char *id, const char *d
 
 static void test_dmarc_add_list(void **state)
 {
-	struct fx *f = *state;
+	struct globaldb_fx *f = *state;
 	struct error e;
 	struct report r = dmarc_report("google.com", "123", "example.org", 1000, 2000);
 	struct globaldb_report_source src = {"admin", "Reports/DMARC", 5000};
@@ -159,7 +128,7 @@ static void test_dmarc_add_list(void **state)
 
 static void test_tlsrpt_add_list(void **state)
 {
-	struct fx *f = *state;
+	struct globaldb_fx *f = *state;
 	struct error e;
 	const char *ps[] = {"version: STSv1", "mode: testing"};
 	const char *mx[] = {"*.mail.company-y.example"};
@@ -212,7 +181,7 @@ static void test_tlsrpt_add_list(void **state)
 
 static void test_reopen_and_version(void **state)
 {
-	struct fx *f = *state;
+	struct globaldb_fx *f = *state;
 	struct error e;
 	struct report r = dmarc_report("o", "1", "d.example", 1, 2);
 	assert_int_equal(globaldb_report_add(f->db, &r, NULL, NULL, &e), 1);
@@ -245,9 +214,12 @@ int main(void)
 {
 	store_set_durable(false);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_dmarc_add_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tlsrpt_add_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_and_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dmarc_add_list, globaldb_fx_setup,
+		                                globaldb_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tlsrpt_add_list, globaldb_fx_setup,
+		                                globaldb_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_and_version, globaldb_fx_setup,
+		                                globaldb_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

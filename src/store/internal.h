@@ -11,6 +11,7 @@
 #define TERN_STORE_INTERNAL_H
 
 #include "store/store.h"
+#include "message/message.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -142,6 +143,7 @@ struct msg_row {
 
 struct msg_batch {
 	struct arena *arena;
+	unsigned want;        /* enum store_list_want: columns read besides the row */
 	size_t n;
 	struct msg_row rows[STORE_BATCH];
 };
@@ -158,6 +160,29 @@ int rows_load(struct store_account *a, int64_t mbox, uint32_t after, uint32_t la
               struct error *err);
 struct msg_batch *rows_batch_new(void);
 void rows_batch_free(struct msg_batch **b);
+
+/* ---- summary.c: what delivery keeps from the header ---- */
+
+/* Bytes of the file's start that header_texts needs after the added
+ * headers: the header block as the parser reads it at most. */
+#define STORE_HEADER_CAPTURE_MAX (MESSAGE_MAX_HEADER_BYTES + 4)
+
+/* The texts of a message's header kept beside its content row (table
+ * header_text), in an arena; NULL when not computed (too large). */
+struct header_texts {
+	const char *envelope;
+	size_t envelope_len;
+	const char *search;
+	size_t search_len;
+};
+
+/* Computes the texts from [head, head + n): the added headers followed by
+ * the start of the file, as IMAP shows the message (fetch, search). */
+void header_texts_compute(struct arena *a, const char *head, size_t n, struct header_texts *t);
+
+/* Whether [p, p + n) holds the empty line ending a header, looking from
+ * offset from on. */
+bool header_block_complete(const char *p, size_t n, size_t from);
 /* A sorted, merged copy of ranges (NULL/0 means 1:*); caller frees. */
 struct store_uidrange *ranges_normalize(const struct store_uidrange *r, size_t n, size_t *n_r);
 void uids_push(struct store_uids *u, uint32_t uid);

@@ -550,3 +550,40 @@ int store_subscriptions(struct store_account *a, struct arena *arena, const char
 	*names_r = names;
 	return r < 0 ? -1 : 0;
 }
+
+/* RFC 3501 §2.3.2: a message is recent in the one session that is first
+ * told of it. mailbox.recent_first is the lowest UID no session has claimed
+ * yet; messages [recent_first, uidnext) are waiting for one. */
+int store_mailbox_claim_recent(struct store_account *a, int64_t mailbox_id, bool claim,
+                               uint32_t *first_r, uint32_t *end_r, struct error *err)
+{
+	sqlite3_stmt *st;
+	store_lock(a);
+	int r = db_begin(a, err);
+	if (r == 0)
+		r = db_prepare(a, "SELECT recent_first, uidnext FROM mailbox WHERE id = ?", &st, err);
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		r = db_step(a, st, err);
+		int64_t first = sqlite3_column_int64(st, 0), end = sqlite3_column_int64(st, 1);
+		db_finish(a, st);
+		if (r == 0)
+			r = error_set(err, ERR_NOTFOUND, "mailbox does not exist");
+		if (r == 1) {
+			/* recent_first never passes uidnext, even in a database
+			 * whose uidnext was repaired (verify.c) */
+			*first_r = (uint32_t)(first < end ? first : end);
+			*end_r = (uint32_t)end;
+			r = 0;
+			if (claim && first < end)
+				r = db_run(a, err, "UPDATE mailbox SET recent_first = ? WHERE id = ?", 2, end,
+				           mailbox_id);
+		}
+	}
+	if (r == 0)
+		r = db_commit(a, err);
+	else
+		db_rollback(a);
+	store_unlock(a);
+	return r < 0 ? -1 : 0;
+}

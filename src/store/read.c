@@ -51,11 +51,20 @@ int store_msg_list(struct store_account *a, int64_t mbox, const struct store_uid
                    size_t nranges, uint64_t changedsince, store_msg_cb *cb, void *ctx,
                    struct error *err)
 {
+	return store_msg_list_want(a, mbox, ranges, nranges, changedsince, 0, cb, ctx, err);
+}
+
+int store_msg_list_want(struct store_account *a, int64_t mbox,
+                        const struct store_uidrange *ranges, size_t nranges,
+                        uint64_t changedsince, unsigned want, store_msg_cb *cb, void *ctx,
+                        struct error *err)
+{
 	if (mailbox_exists(a, mbox, err) != 0)
 		return -1;
 	size_t n;
 	struct store_uidrange *rg = ranges_normalize(ranges, nranges, &n);
 	struct msg_batch *b = rows_batch_new();
+	b->want = want;
 	int r = 0;
 	for (size_t i = 0; i < n && r == 0; i++)
 		r = list_range(a, mbox, &rg[i], changedsince, b, cb, ctx, err);

@@ -109,6 +109,22 @@ void rows_batch_free(struct msg_batch **b)
 	*b = NULL;
 }
 
+/* A BLOB or TEXT column copied into the arena with a NUL after it, or NULL. */
+static const char *blob_col(sqlite3_stmt *st, int i, struct arena *arena, size_t *len_r)
+{
+	*len_r = 0;
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	const void *p = sqlite3_column_blob(st, i);
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+	char *c = arena_alloc(arena, n + 1);
+	if (n > 0)
+		memcpy(c, p, n);
+	c[n] = '\0';
+	*len_r = n;
+	return c;
+}
+
 static void row_read(sqlite3_stmt *st, struct arena *arena, struct msg_row *r)
 {
 	struct store_msginfo *m = &r->info;
@@ -122,6 +138,9 @@ static void row_read(sqlite3_stmt *st, struct arena *arena, struct msg_row *r)
 	m->saved = sqlite3_column_int64(st, 7);
 	m->size = (uint64_t)sqlite3_column_int64(st, 8);
 	r->mailbox_id = sqlite3_column_int64(st, 9);
+	m->envelope = blob_col(st, 10, arena, &m->envelope_len);
+	m->search_headers = blob_col(st, 11, arena, &m->search_headers_len);
+	m->structure = blob_col(st, 12, arena, &m->structure_len);
 }
 
 int rows_load(struct store_account *a, int64_t mbox, uint32_t after, uint32_t last,
@@ -131,12 +150,28 @@ int rows_load(struct store_account *a, int64_t mbox, uint32_t after, uint32_t la
 	sqlite3_stmt *st;
 	arena_reset(b->arena);
 	b->n = 0;
-	if (db_prepare(a, "SELECT m.id, m.content_id, m.uid, m.modseq, m.flags, m.keywords,"
-	               " c.received, m.saved, m.size, m.mailbox_id"
-	               " FROM message m JOIN content c ON c.id = m.content_id"
-	               " WHERE m.mailbox_id = ?1 AND m.uid > ?2 AND m.uid <= ?3 AND m.modseq > ?4"
-	               " AND (?5 = 0 OR (m.flags & 8) != 0)"
-	               " ORDER BY m.uid LIMIT ?6", &st, err) != 0)
+	/* the header texts' table is joined only when they are wanted */
+	static const char with_texts[] =
+		"SELECT m.id, m.content_id, m.uid, m.modseq, m.flags, m.keywords,"
+		" c.received, m.saved, m.size, m.mailbox_id,"
+		" CASE WHEN ?7 & 1 THEN h.envelope END,"
+		" CASE WHEN ?7 & 2 THEN h.search_headers END,"
+		" CASE WHEN ?7 & 4 THEN c.structure END"
+		" FROM message m JOIN content c ON c.id = m.content_id"
+		" LEFT JOIN header_text h ON h.content_id = m.content_id"
+		" WHERE m.mailbox_id = ?1 AND m.uid > ?2 AND m.uid <= ?3 AND m.modseq > ?4"
+		" AND (?5 = 0 OR (m.flags & 8) != 0)"
+		" ORDER BY m.uid LIMIT ?6";
+	static const char without_texts[] =
+		"SELECT m.id, m.content_id, m.uid, m.modseq, m.flags, m.keywords,"
+		" c.received, m.saved, m.size, m.mailbox_id, NULL, NULL,"
+		" CASE WHEN ?7 & 4 THEN c.structure END"
+		" FROM message m JOIN content c ON c.id = m.content_id"
+		" WHERE m.mailbox_id = ?1 AND m.uid > ?2 AND m.uid <= ?3 AND m.modseq > ?4"
+		" AND (?5 = 0 OR (m.flags & 8) != 0)"
+		" ORDER BY m.uid LIMIT ?6";
+	bool texts = (b->want & (STORE_LIST_ENVELOPE | STORE_LIST_SEARCH_HEADERS)) != 0;
+	if (db_prepare(a, texts ? with_texts : without_texts, &st, err) != 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, mbox);
 	sqlite3_bind_int64(st, 2, after);
@@ -144,6 +179,7 @@ int rows_load(struct store_account *a, int64_t mbox, uint32_t after, uint32_t la
 	sqlite3_bind_int64(st, 4, (int64_t)changedsince);
 	sqlite3_bind_int64(st, 5, filter == ROWS_DELETED);
 	sqlite3_bind_int64(st, 6, STORE_BATCH);
+	sqlite3_bind_int64(st, 7, b->want);
 	int r;
 	while ((r = db_step(a, st, err)) == 1)
 		row_read(st, b->arena, &b->rows[b->n++]);

@@ -28,10 +28,34 @@
  *                positions (detail=none): the smallest index that finds the
  *                messages holding every word of a query (see fts.c); the
  *                subject is searched in content.subject
+ *
+ * Version 2: fts_body keeps trigrams (tokenize='trigram case_sensitive 0'),
+ * so it answers substring searches (RFC 9051 §6.4.4) with a superset, and
+ * content.body_indexed says the body text was indexed whole (fts.c). The
+ * upgrade indexes again, one message at a time, the files small enough for
+ * the index to vouch for (STORE_FTS_WHOLE_FILE_MAX), parsed as delivery
+ * parses them (message_summarize); the others are always candidates.
+ *
+ * Version 3: mailbox.recent_first, the lowest UID that no IMAP session has
+ * claimed as \Recent yet (RFC 3501 §2.3.2, store_mailbox_claim_recent). The
+ * upgrade starts it at UIDNEXT: messages stored before are not recent.
+ *
+ * Version 4: header_text, per content row (deleted with it) the texts of
+ * the header block as IMAP shows it (added headers, then the file's header;
+ * store/summary.c): ENVELOPE and the search headers, for FETCH ENVELOPE and
+ * SEARCH FROM/TO/CC/BCC/SUBJECT without reading the file. A table of its
+ * own keeps content rows small for the listings that do not want them.
+ * Messages stored before have no row, and IMAP reads their files as before.
  */
 #include "store/internal.h"
 
+#include "message/message.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char schema_v1[] =
 	"CREATE TABLE account ("
@@ -142,10 +166,124 @@ static int init_v1(struct store_account *a, struct error *err)
 	return 0;
 }
 
+/* Reads the file of content id into b (at most STORE_FTS_WHOLE_FILE_MAX
+ * bytes: larger files are not asked for). 1 read, 0 missing, -1 error. */
+static int read_content(struct store_account *a, int64_t id, struct buf *b, struct error *err)
+{
+	char path[STORE_PATH_MAX];
+	if (account_content_path(a, id, "", path, sizeof(path), err) != 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : error_errno(err, errno, "opening %s", path);
+	buf_reset(b);
+	int r = 1;
+	for (;;) {
+		size_t want = buf_room(b) < 16384 ? buf_room(b) : 16384;
+		char *dst = want > 0 ? buf_reserve(b, want) : NULL;
+		if (dst == NULL) {
+			r = error_set(err, ERR_INVALID, "%s is larger than its row says", path);
+			break;
+		}
+		ssize_t n = read(fd, dst, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				r = error_errno(err, errno, "reading %s", path);
+			break;
+		}
+		buf_commit(b, (size_t)n);
+	}
+	close(fd);
+	return r;
+}
+
+/* Indexes the body text of one message file again, as delivery does. */
+static int reindex_one(struct store_account *a, int64_t id, struct buf *file,
+                       struct arena *arena, struct error *err)
+{
+	int r = read_content(a, id, file, err);
+	if (r <= 0)
+		return r;  /* a missing file stays unindexed: always a candidate */
+	struct message *m = message_parse(arena, file->len > 0 ? file->data : "", file->len, NULL);
+	struct message_summary sum;
+	message_summarize(arena, m, true, STORE_FTS_TEXT_MIN, &sum);
+	struct store_delivery d = {.fts_body = sum.body};
+	r = fts_index(a, id, &d, err);
+	arena_reset(arena);
+	return r;
+}
+
+/* Version 2: the body index by trigrams (see the top of this file). */
+static int upgrade_v2(struct store_account *a, struct error *err)
+{
+	int64_t has_column = 0;
+	if (db_get(a, err, &has_column, "SELECT count(*) FROM pragma_table_info('content')"
+	           " WHERE name = 'body_indexed'", 0) < 0)
+		return -1;
+	if (db_exec(a, "DROP TABLE fts_body;"
+	            "CREATE VIRTUAL TABLE fts_body USING fts5(text, content='', detail=none,"
+	            " columnsize=0, tokenize='trigram case_sensitive 0');", err) != 0)
+		return -1;
+	/* a database marked older than it is (restored by hand) has it already */
+	if (db_exec(a, has_column != 0 ? "UPDATE content SET body_indexed = 0"
+	            : "ALTER TABLE content ADD COLUMN body_indexed INTEGER NOT NULL DEFAULT 0",
+	            err) != 0)
+		return -1;
+	struct buf file;
+	buf_init(&file, STORE_FTS_WHOLE_FILE_MAX + 1);
+	struct arena *arena = arena_new(64 * 1024, ARENA_PLAIN);
+	int64_t after = 0;
+	int r = 0;
+	for (;;) {
+		/* one id at a time: rows of content change as the walk goes */
+		int64_t id;
+		int got = db_get(a, err, &id, "SELECT id FROM content WHERE id > ? AND file_size <= ?"
+		                 " ORDER BY id LIMIT 1", 2, after, (int64_t)STORE_FTS_WHOLE_FILE_MAX);
+		if (got <= 0) {
+			r = got;
+			break;
+		}
+		if ((r = reindex_one(a, id, &file, arena, err)) < 0)
+			break;
+		after = id;
+	}
+	arena_free(&arena);
+	buf_free(&file);
+	return r < 0 ? -1 : 0;
+}
+
+/* Version 3: who saw a message first, for \Recent (see the top of this file). */
+static int upgrade_v3(struct store_account *a, struct error *err)
+{
+	int64_t has_column = 0;
+	if (db_get(a, err, &has_column, "SELECT count(*) FROM pragma_table_info('mailbox')"
+	           " WHERE name = 'recent_first'", 0) < 0)
+		return -1;
+	/* a database marked older than it is (restored by hand) has it already */
+	if (has_column == 0 &&
+	    db_exec(a, "ALTER TABLE mailbox ADD COLUMN recent_first INTEGER NOT NULL DEFAULT 1",
+	            err) != 0)
+		return -1;
+	return db_exec(a, "UPDATE mailbox SET recent_first = uidnext", err);
+}
+
+/* Version 4: header texts (see the top of this file). */
+static int upgrade_v4(struct store_account *a, struct error *err)
+{
+	return db_exec(a, "CREATE TABLE IF NOT EXISTS header_text ("
+	               " content_id INTEGER PRIMARY KEY REFERENCES content(id) ON DELETE CASCADE,"
+	               " envelope BLOB, search_headers BLOB)", err);
+}
+
 typedef int migration_fn(struct store_account *a, struct error *err);
 
 static migration_fn *const migrations[] = {
-	init_v1,   /* 0 -> 1 */
+	init_v1,     /* 0 -> 1 */
+	upgrade_v2,  /* 1 -> 2 */
+	upgrade_v3,  /* 2 -> 3 */
+	upgrade_v4,  /* 3 -> 4 */
 };
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -86,6 +86,10 @@ int store_usage(struct store_account *acct, struct store_usage *u, struct error 
 /* Whether err is the quota error (for SMTP 452/552, IMAP [OVERQUOTA]). */
 bool store_error_is_quota(const struct error *err);
 
+/* The limits last given to store_set_quota (0: unlimited), for RFC 9208
+ * GETQUOTA (count.c). */
+void store_get_quota(struct store_account *acct, uint64_t *max_bytes_r, uint64_t *max_messages_r);
+
 /* Stores the account's credentials line (src/sasl/ sasl_credentials_encode:
  * keys derived from the password, never the password), replacing any. */
 int store_credentials_set(struct store_account *acct, const char *line, struct error *err);
@@ -171,6 +175,19 @@ int store_mailbox_status(struct store_account *acct, const char *name, struct ar
 int store_mailbox_keywords(struct store_account *acct, int64_t mailbox_id, struct arena *arena,
                            const char **keywords_r, struct error *err);
 
+/* How many messages of the mailbox have \Deleted (RFC 9051 §6.3.11 STATUS
+ * DELETED; count.c). */
+int store_mailbox_count_deleted(struct store_account *acct, int64_t mailbox_id, uint64_t *n_r,
+                                struct error *err);
+
+/* \Recent (RFC 3501 §2.3.2): the messages of the mailbox no session has
+ * claimed yet are [*first_r, *end_r) (end is UIDNEXT); with claim, they are
+ * this caller's from now on and no later call returns them. One
+ * transaction: two sessions never claim the same UID. ERR_NOTFOUND if the
+ * mailbox is gone. */
+int store_mailbox_claim_recent(struct store_account *acct, int64_t mailbox_id, bool claim,
+                               uint32_t *first_r, uint32_t *end_r, struct error *err);
+
 /* The canonical form of a mailbox name into out ("inbox/x" -> "Inbox/x").
  * Returns 0, or -1 (ERR_INVALID) if the name is not valid: empty, longer than
  * STORE_MAILBOX_NAME_MAX, control characters, empty components. */
@@ -219,7 +236,9 @@ struct store_delivery {
 	const char *added_headers;
 	/* Delivery metadata. */
 	const char *remote_ip, *ehlo, *mail_from, *rcpt_to, *tls, *spf, *dkim, *dmarc;
-	/* Text to index (extracted by the caller). */
+	/* Text to index (extracted by the caller: message_summarize with a
+	 * text_max of at least STORE_FTS_TEXT_MIN). fts_body NULL: the body was
+	 * not extracted, and body searches always read this message. */
 	const char *fts_addresses, *fts_body;
 };
 
@@ -238,6 +257,12 @@ struct store_delivered {
  * then. On failure nothing is stored (the file is removed). ERR_NOTFOUND if
  * the mailbox does not exist (IMAP [TRYCREATE]), ERR_INVALID if it is
  * \Noselect, ERR_LIMIT over quota. Serves SMTP delivery and IMAP APPEND. */
+/* Copies a parsed message's summary (src/message message_summarize: search
+ * fields, index text, part layout) into d; the strings stay the summary's
+ * (summary.c). */
+struct message_summary;
+void store_delivery_summary(struct store_delivery *d, const struct message_summary *s);
+
 int store_deliver(struct store_account *acct, const struct store_delivery *d, const void *data,
                   size_t len, struct store_delivered *res, struct error *err);
 
@@ -267,6 +292,17 @@ struct store_msginfo {
 	int64_t received;      /* INTERNALDATE */
 	int64_t saved;         /* RFC 8514 SAVEDATE */
 	uint64_t size;         /* RFC822.SIZE: added headers + file */
+	/* Only when asked for (store_msg_list_want), else NULL; NULL also for a
+	 * message stored before they were kept. Both are computed at delivery
+	 * from the added headers followed by the file's header block. */
+	const char *envelope;  /* ENVELOPE (RFC 9051 §7.5.2) as written by
+	                          message_imap_envelope_as with MESSAGE_IMAP_UTF8 */
+	size_t envelope_len;
+	const char *search_headers;  /* records for SEARCH FROM etc.: see
+	                                store_search_headers_next */
+	size_t search_headers_len;
+	const void *structure;  /* the parsed structure given at delivery */
+	size_t structure_len;
 };
 
 /* Called once per message; return 0 to go on, anything else to stop. */
@@ -280,6 +316,40 @@ typedef int store_msg_cb(void *ctx, const struct store_msginfo *m);
 int store_msg_list(struct store_account *acct, int64_t mailbox_id,
                    const struct store_uidrange *ranges, size_t nranges, uint64_t changedsince,
                    store_msg_cb *cb, void *ctx, struct error *err);
+
+/* What store_msg_list_want reads besides struct store_msginfo's fixed fields. */
+enum store_list_want {
+	STORE_LIST_ENVELOPE = 1 << 0,        /* envelope */
+	STORE_LIST_SEARCH_HEADERS = 1 << 1,  /* search_headers */
+	STORE_LIST_STRUCTURE = 1 << 2,       /* structure */
+};
+
+/* As store_msg_list, also reading the fields of want (enum store_list_want)
+ * in the same batched queries. */
+int store_msg_list_want(struct store_account *acct, int64_t mailbox_id,
+                        const struct store_uidrange *ranges, size_t nranges,
+                        uint64_t changedsince, unsigned want, store_msg_cb *cb, void *ctx,
+                        struct error *err);
+
+/* Search headers: for each From, To, Cc, Bcc and Subject field of the
+ * header (added headers first), the texts SEARCH FROM, TO, CC, BCC and
+ * SUBJECT compare (RFC 9051 §6.4.4), one record each: for an address field
+ * each address as "name <address>" (message_address_parse, plain), then for
+ * every field its unfolded value decoded (message_decode_text). A field
+ * present gives at least one record. Encoded as records of a field letter
+ * ('f', 't', 'c', 'b', 's'), the text's length in decimal, ':' and the text
+ * (any bytes). */
+struct store_search_text {
+	char field;
+	const char *text;
+	size_t len;
+};
+
+/* Reads the record at *pos of the search headers [blob, blob + n) into t and
+ * moves *pos past it. Returns 1, 0 at the end, -1 if the bytes are not
+ * records (t is then unset). */
+int store_search_headers_next(const char *blob, size_t n, size_t *pos,
+                              struct store_search_text *t);
 
 /* Everything stored about one message, allocated in the arena. */
 struct store_msgdetail {
@@ -377,12 +447,44 @@ enum store_search_field {
 /* UIDs (ascending) of messages in the mailbox whose field (any field for
  * STORE_SEARCH_ANY) holds every word of every term. Words are what the
  * index's tokenizer sees (case-insensitive; split at ASCII punctuation and
- * spaces); there are no phrases or substrings, so IMAP SEARCH, which asks for
- * substrings, checks its candidates against the messages. Every word is
- * quoted, so no user text is ever FTS5 syntax. Terms: 1..STORE_SEARCH_TERMS_MAX. */
+ * spaces); there are no phrases. In the body, which is indexed by trigrams
+ * (see store_search_substring), a word is looked up as its trigrams, so a
+ * message holding them elsewhere than in that word is found too, and a word
+ * of fewer than three characters cannot be looked up there: a term made only
+ * of such words matches no body. IMAP SEARCH therefore checks candidates
+ * against the messages. Every word is quoted, so no user text is ever FTS5
+ * syntax. Terms: 1..STORE_SEARCH_TERMS_MAX. */
 int store_search(struct store_account *acct, int64_t mailbox_id, enum store_search_field field,
                  const char *const *terms, size_t nterms, struct store_uids *out,
                  struct error *err);
+
+/* The body index (fts_body) keeps trigrams (FTS5's trigram tokenizer, case
+ * folded) of the body text given at delivery, so it can rule out messages for
+ * substrings as well as words. A caller gives at least STORE_FTS_TEXT_MIN
+ * bytes of room for that text (message_summarize's text_max): decoded text is
+ * at most four bytes per byte of the file (three per byte for charset
+ * conversion, a newline per part), so the text of a message file of at most
+ * STORE_FTS_WHOLE_FILE_MAX bytes is never cut. The index therefore vouches
+ * only for such messages whose body text was given (fts_body not NULL): every
+ * other message is always a candidate. */
+#define STORE_FTS_TEXT_MIN (256 * 1024)
+#define STORE_FTS_WHOLE_FILE_MAX ((STORE_FTS_TEXT_MIN - 64) / 4)
+/* Fewest characters (code points) a substring search can look up. */
+#define STORE_FTS_SUBSTRING_MIN 3
+
+/* Candidates for a case-insensitive substring search of the body text
+ * (RFC 9051 §6.4.4 BODY): the UIDs (ascending) of the mailbox's messages that
+ * may hold `text` in the body text given at delivery, appended to *out. A
+ * superset: the index is asked for messages holding every trigram of text
+ * (not their order), and messages it cannot vouch for (see
+ * STORE_FTS_WHOLE_FILE_MAX) are all included, so the caller checks each
+ * candidate against the message. Case folding is SQLite's (Unicode simple
+ * lower case), which agrees with any folding that maps a character only to
+ * its own lower case. ERR_INVALID when text is not valid UTF-8 or has fewer
+ * than STORE_FTS_SUBSTRING_MIN characters: the index cannot answer, scan
+ * instead. Every trigram is a quoted FTS5 string: no user text is syntax. */
+int store_search_substring(struct store_account *acct, int64_t mailbox_id, const char *text,
+                           struct store_uids *out, struct error *err);
 
 /* ---- change notification ---- */
 

@@ -309,6 +309,37 @@ static void test_uids_across_restart(void **state)
 	assert_int_equal(mbox_status(f->acct, "Inbox").uidnext, 5);
 }
 
+/* RFC 3501 §2.3.2: each new message is recent in exactly one claimer;
+ * looking without claiming (EXAMINE) takes nothing. */
+static void test_claim_recent(void **state)
+{
+	struct fixture *f = *state;
+	struct error err;
+	int64_t id = mbox_status(f->acct, "Inbox").id;
+	uint32_t first, end;
+	assert_int_equal(store_mailbox_claim_recent(f->acct, id, true, &first, &end, &err), 0);
+	assert_int_equal(first, 1);
+	assert_int_equal(end, 1);
+	put(f->acct, "Inbox", "one", 0);
+	put(f->acct, "Inbox", "two", 0);
+	assert_int_equal(store_mailbox_claim_recent(f->acct, id, false, &first, &end, &err), 0);
+	assert_int_equal(first, 1);
+	assert_int_equal(end, 3);
+	assert_int_equal(store_mailbox_claim_recent(f->acct, id, true, &first, &end, &err), 0);
+	assert_int_equal(first, 1);
+	assert_int_equal(end, 3);
+	assert_int_equal(store_mailbox_claim_recent(f->acct, id, true, &first, &end, &err), 0);
+	assert_int_equal(first, 3);
+	assert_int_equal(end, 3);
+	put(f->acct, "Inbox", "three", 0);
+	fixture_reopen(f);  /* kept in the database */
+	assert_int_equal(store_mailbox_claim_recent(f->acct, id, true, &first, &end, &err), 0);
+	assert_int_equal(first, 3);
+	assert_int_equal(end, 4);
+	assert_int_equal(store_mailbox_claim_recent(f->acct, 9999, true, &first, &end, &err), -1);
+	assert_int_equal(err.kind, ERR_NOTFOUND);
+}
+
 static void test_subscriptions(void **state)
 {
 	struct fixture *f = *state;
@@ -472,6 +503,149 @@ static void test_verify(void **state)
 	arena_free(&ar);
 }
 
+/* ---- header texts: ENVELOPE and search headers kept at delivery ---- */
+
+struct listed {
+	char envelope[1024];
+	char search[1024];
+	size_t search_len;
+	bool has_envelope, has_search;
+};
+
+static int keep_texts(void *ctx, const struct store_msginfo *m)
+{
+	struct listed *l = ctx;
+	l->has_envelope = m->envelope != NULL;
+	l->has_search = m->search_headers != NULL;
+	if (m->envelope != NULL)
+		snprintf(l->envelope, sizeof(l->envelope), "%.*s", (int)m->envelope_len, m->envelope);
+	if (m->search_headers != NULL) {
+		assert_true(m->search_headers_len < sizeof(l->search));
+		memcpy(l->search, m->search_headers, m->search_headers_len);
+		l->search_len = m->search_headers_len;
+	}
+	return 0;
+}
+
+static struct listed list_texts(struct fixture *f, unsigned want)
+{
+	struct listed l = {0};
+	struct error err;
+	assert_int_equal(store_msg_list_want(f->acct, mbox_id(f->acct, "Inbox"), NULL, 0, 0, want,
+	                                     keep_texts, &l, &err), 0);
+	return l;
+}
+
+static void test_header_texts(void **state)
+{
+	struct fixture *f = *state;
+	static const char msg[] = "From: =?utf-8?q?J=C3=B6rg?= <j@example.com>\r\n"
+	                          "To: a@example.org, Group: b@example.org;\r\n"
+	                          "Subject: hi\r\n\tthere\r\nSubject: second\r\n\r\nbody\r\n";
+	/* the added headers come first: their Date and Message-ID are the
+	 * ENVELOPE's; its strings are raw (RFC 9051 §7.5.2), the search texts
+	 * decoded */
+	struct store_delivery d = {.added_headers = "Received: x\r\nDate: Thu, 26 Nov 2026 "
+	                           "01:02:03 +0000\r\nMessage-ID: <m@x>\r\n"};
+	struct store_delivered res;
+	struct error err;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], msg, strlen(msg)), (ssize_t)strlen(msg));
+	close(fds[1]);
+	assert_int_equal(store_deliver_fd(f->acct, &d, fds[0], &res, &err), 0);
+	close(fds[0]);
+	struct listed l = list_texts(f, STORE_LIST_ENVELOPE | STORE_LIST_SEARCH_HEADERS);
+	assert_true(l.has_envelope);
+	assert_string_equal(l.envelope, "(\"Thu, 26 Nov 2026 01:02:03 +0000\" \"hi\tthere\" "
+	                    "((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"j\" \"example.com\")) "
+	                    "((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"j\" \"example.com\")) "
+	                    "((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"j\" \"example.com\")) "
+	                    "((NIL NIL \"a\" \"example.org\")(NIL NIL \"Group\" NIL)"
+	                    "(NIL NIL \"b\" \"example.org\")(NIL NIL NIL NIL)) NIL NIL NIL "
+	                    "\"<m@x>\")");
+	/* records: each address, then the decoded value; both Subject fields */
+	static const char *const want[][2] = {
+		{"f", "J\xc3\xb6rg <j@example.com>"}, {"f", "J\xc3\xb6rg <j@example.com>"},
+		{"t", " <a@example.org>"}, {"t", "Group <>"}, {"t", " <b@example.org>"},
+		{"t", " <>"}, {"t", "a@example.org, Group: b@example.org;"},
+		{"s", "hi\tthere"}, {"s", "second"},
+	};
+	assert_true(l.has_search);
+	struct store_search_text t;
+	size_t pos = 0, i = 0;
+	int r;
+	while ((r = store_search_headers_next(l.search, l.search_len, &pos, &t)) == 1) {
+		assert_true(i < sizeof(want) / sizeof(want[0]));
+		assert_int_equal(t.field, want[i][0][0]);
+		assert_int_equal(t.len, strlen(want[i][1]));
+		assert_memory_equal(t.text, want[i][1], t.len);
+		i++;
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(i, sizeof(want) / sizeof(want[0]));
+	/* not asked for: not read */
+	l = list_texts(f, 0);
+	assert_false(l.has_envelope);
+	assert_false(l.has_search);
+}
+
+static void test_search_headers_malformed(void **state)
+{
+	(void)state;
+	struct store_search_text t;
+	static const char *const bad[] = {"f", "f:", "fx:a", "f5:abc", "f1a", "f99999999999:a"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t pos = 0;
+		assert_int_equal(store_search_headers_next(bad[i], strlen(bad[i]), &pos, &t), -1);
+	}
+	size_t pos = 0;
+	assert_int_equal(store_search_headers_next("s0:t2:ab", 8, &pos, &t), 1);
+	assert_int_equal(t.len, 0);
+	assert_int_equal(store_search_headers_next("s0:t2:ab", 8, &pos, &t), 1);
+	assert_int_equal(t.field, 't');
+	assert_memory_equal(t.text, "ab", 2);
+	assert_int_equal(store_search_headers_next("s0:t2:ab", 8, &pos, &t), 0);
+}
+
+/* Version 4 adds the table; messages stored before have no texts. */
+static void test_header_texts_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	put(f->acct, "Inbox", "Subject: old\r\n\r\nx\r\n", 0);
+	store_close(&f->acct);
+	sql(f->dir, "DROP TABLE header_text; UPDATE schema_version SET version = 3");
+	fixture_reopen(f);
+	struct listed l = list_texts(f, STORE_LIST_ENVELOPE | STORE_LIST_SEARCH_HEADERS);
+	assert_false(l.has_envelope);
+	assert_false(l.has_search);
+	put(f->acct, "Inbox", "Subject: new\r\n\r\nx\r\n", 0);
+	l = list_texts(f, STORE_LIST_ENVELOPE | STORE_LIST_SEARCH_HEADERS);
+	assert_true(l.has_envelope);
+	assert_non_null(strstr(l.envelope, "\"new\""));
+	assert_int_equal(l.search_len, 6);
+	assert_memory_equal(l.search, "s3:new", 6);
+	/* the texts go with the content row */
+	struct error err;
+	assert_int_equal(store_flags_update(f->acct, mbox_id(f->acct, "Inbox"), NULL, 0,
+	                                    STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, 0, NULL,
+	                                    NULL, &err), 0);
+	assert_int_equal(store_expunge(f->acct, mbox_id(f->acct, "Inbox"), NULL, 0, NULL, &err), 0);
+	store_close(&f->acct);
+	sqlite3 *db;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/accounts/alice/index.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM header_text", -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	fixture_reopen(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -480,6 +654,7 @@ int main(void)
 		T(test_open_defaults),
 		T(test_open_shared_and_names),
 		T(test_schema_version),
+		T(test_claim_recent),
 		T(test_mailbox_names),
 		T(test_create_parents),
 		T(test_delete),
@@ -491,6 +666,9 @@ int main(void)
 		T(test_notifier),
 		T(test_verify),
 		T(test_verify_counts),
+		T(test_header_texts),
+		T(test_search_headers_malformed),
+		T(test_header_texts_upgrade),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
