@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -168,13 +169,50 @@ static int parse_file(parse_fn *parse, struct config *cfg, const char *path, str
 	return r;
 }
 
+/* Each route's Transport is "" or a name in Transports. */
+static int check_routes(const struct config *cfg, const char *where,
+                        const struct config_route *routes, size_t n, struct error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *t = routes[i].transport;
+		bool found = t[0] == '\0';
+		for (size_t k = 0; k < cfg->st.ntransports && !found; k++)
+			found = strcmp(cfg->st.transports[k].name, t) == 0;
+		if (!found)
+			return error_set(err, ERR_INVALID, "%s: %s.Routes[%zu].Transport: no transport "
+			                 "\"%s\" in %s's Transports", cfg->dynamic_path, where, i, t,
+			                 cfg->static_path);
+	}
+	return 0;
+}
+
+/* The routes of domains.conf name transports of tern.conf. */
+static int check_dynamic_routes(const struct config *cfg, struct error *err)
+{
+	char where[512];
+	for (size_t i = 0; i < cfg->dyn.ndomains; i++) {
+		const struct config_domain *d = &cfg->dyn.domains[i];
+		snprintf(where, sizeof(where), "Domains.%s", d->name);
+		if (check_routes(cfg, where, d->routes, d->nroutes, err) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->dyn.naccounts; i++) {
+		const struct config_account *a = &cfg->dyn.accounts[i];
+		snprintf(where, sizeof(where), "Accounts.%s", a->name);
+		if (check_routes(cfg, where, a->routes, a->nroutes, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 int config_load(const char *static_path, struct config **cfg_r, struct error *err)
 {
 	struct config *cfg;
 	if (snapshot_new(static_path, &cfg, err) < 0)
 		return -1;
 	if (parse_file(parse_static, cfg, cfg->static_path, err) < 0 ||
-	    parse_file(parse_dynamic, cfg, cfg->dynamic_path, err) < 0) {
+	    parse_file(parse_dynamic, cfg, cfg->dynamic_path, err) < 0 ||
+	    check_dynamic_routes(cfg, err) < 0) {
 		config_release(&cfg);
 		return -1;
 	}

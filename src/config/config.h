@@ -53,6 +53,8 @@ struct config_listener {
 	struct config_service smtp;       /* RFC 5321 receiving, port 25 */
 	struct config_service submission; /* RFC 6409 with STARTTLS, port 587 */
 	struct config_service submissions;/* RFC 8314 implicit TLS, port 465 */
+	struct config_service imap;       /* RFC 9051 with STARTTLS, port 143 */
+	struct config_service imaps;      /* RFC 8314 implicit TLS, port 993 */
 	int smtp_max_message_size;        /* bytes, SMTP SIZE (RFC 1870) */
 	int smtp_max_recipients;          /* RCPT commands per transaction */
 };
@@ -70,6 +72,62 @@ struct config_resolver {
 	int cache_entries;                /* answers kept in tern's own cache */
 };
 
+/* The outbound queue (src/queue/queue.h). */
+struct config_queue {
+	int workers;                      /* delivery threads */
+	int per_domain;                   /* attempts to one domain at a time */
+	int first_retry;                  /* seconds after the first temporary failure; doubles */
+	int max_retry;                    /* seconds, the longest wait between attempts */
+	int max_age_hours;                /* then a temporary failure is a failure */
+	int delay_notice_hours;           /* then a delay DSN is sent */
+	int max_age_seconds;              /* when set, instead of max_age_hours (tests) */
+	const char *ca_file;              /* extra trust anchors for smarthosts and MTA-STS */
+};
+
+/* Credentials for a smarthost (RFC 4954 AUTH). */
+struct config_transport_auth {
+	const char *username;             /* NULL: no AUTH */
+	const char *password;             /* or password_file */
+	const char *password_file;        /* absolute after load; read at each delivery */
+};
+
+/* One way of a transport to reach its smarthost: Submissions (RFC 8314
+ * implicit TLS, port 465), Submission (RFC 6409 with STARTTLS, 587) or SMTP
+ * (25). Not used when host is NULL. */
+struct config_transport_smtp {
+	const char *host;                 /* smarthost name or IP */
+	int port;                         /* 0: the kind's port */
+	struct config_transport_auth auth;
+	bool no_starttls;                 /* Submission and SMTP: plain text only */
+};
+
+/* Delivery to the recipients' MX hosts through a SOCKS5 proxy (RFC 1928). */
+struct config_transport_socks {
+	const char *address;              /* "host:port" of the proxy; NULL: not used */
+	const char **remote_ips;          /* the proxy's outgoing addresses (for SPF) */
+	size_t nremote_ips;
+	const char *remote_hostname;      /* EHLO name, the name of those addresses */
+	const char *username, *password;  /* RFC 1929; NULL: no authentication */
+};
+
+/* A named way out for outbound mail other than direct delivery (Routes). */
+struct config_transport {
+	const char *name;                 /* map key */
+	struct config_transport_smtp submissions, submission, smtp;
+	struct config_transport_socks socks;
+};
+
+/* Which transport delivers a message's recipients of one domain: the first
+ * route whose conditions all hold. */
+struct config_route {
+	const char **from_domains;        /* MAIL FROM domain; ".d" also matches under d; none: any */
+	size_t nfrom_domains;
+	const char **to_domains;          /* recipient domain, likewise */
+	size_t nto_domains;
+	int minimum_attempts;             /* attempts made before the route applies */
+	const char *transport;            /* a name in Transports; "" or NULL: direct delivery */
+};
+
 struct config_static {
 	const char *data_dir;             /* absolute after load (relative paths are to the config dir) */
 	const char *hostname;             /* the host's fully qualified name */
@@ -78,8 +136,13 @@ struct config_static {
 	struct config_pkg_level *pkg_log_levels;
 	size_t npkg_log_levels;
 	struct config_resolver resolver;
+	struct config_queue queue;
 	struct config_listener *listeners;
 	size_t nlisteners;
+	struct config_transport *transports;
+	size_t ntransports;
+	struct config_route *routes;
+	size_t nroutes;
 };
 
 /* ---- domains.conf ---- */
@@ -104,6 +167,8 @@ struct config_domain {
 	const char *localpart_catchall_separator;  /* e.g. "+": a+tag@ goes to a@; NULL: none */
 	bool localpart_case_sensitive;
 	struct config_dkim dkim;          /* DKIM keys and signing */
+	struct config_route *routes;      /* for mail from this domain, before tern.conf's Routes */
+	size_t nroutes;
 };
 
 struct config_header_regexp {
@@ -138,6 +203,8 @@ struct config_account {
 	int quota_messages;               /* most messages; 0: no limit */
 	struct config_destination *destinations;
 	size_t ndestinations;
+	struct config_route *routes;      /* for this account's mail, before its domain's */
+	size_t nroutes;
 };
 
 struct config_dynamic {

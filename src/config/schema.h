@@ -98,9 +98,12 @@ struct schema {
 /* The two files (schema_static.c, schema_dynamic.c). */
 extern const struct schema schema_static;
 extern const struct schema schema_dynamic;
+/* A route of domains.conf (Domains.D.Routes, Accounts.A.Routes): as in
+ * tern.conf, its Transport checked against tern.conf by config_load. */
+extern const struct schema schema_route_dynamic;
 
 /* Fills and checks what the table cannot express for tern.conf: a listener
- * without Hostname gets the global one; Submission(s) need TLS; no two
+ * without Hostname gets the global one; Submission(s) and IMAP(S) need TLS; no two
  * services share an IP and port. Returns 0, or -1 with err set ("NAME:
  * Listeners.X.Y: problem"). */
 int schema_static_finish(void *root, const char *name, struct error *err);

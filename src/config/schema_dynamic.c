@@ -204,6 +204,11 @@ static const struct schema_field domain_fields[] = {
 	  .offset = offsetof(struct config_domain, dkim), .sub = &dkim_schema,
 	  .flags = SCHEMA_EXAMPLE_OFF,
 	  .doc = "DKIM signing keys (RFC 6376); `tern dkim gened25519` makes one." },
+	{ .name = "Routes", .type = SCHEMA_LIST,
+	  .offset = offsetof(struct config_domain, routes),
+	  .count_offset = offsetof(struct config_domain, nroutes),
+	  .sub = &schema_route_dynamic, .flags = SCHEMA_EXAMPLE_OFF,
+	  .doc = "Routes for mail from this domain, tried before tern.conf's Routes." },
 };
 
 static const struct schema domain_schema = {
@@ -342,6 +347,11 @@ static const struct schema_field account_fields[] = {
 	  .flags = SCHEMA_UNIQUE_ACROSS,
 	  .doc = "Addresses delivered to this account: localpart@domain, or @domain for all others.",
 	  .example = "alice@example.com" },
+	{ .name = "Routes", .type = SCHEMA_LIST,
+	  .offset = offsetof(struct config_account, routes),
+	  .count_offset = offsetof(struct config_account, nroutes),
+	  .sub = &schema_route_dynamic, .flags = SCHEMA_EXAMPLE_OFF,
+	  .doc = "Routes for this account's mail, tried before its domain's and tern.conf's." },
 };
 
 static const struct schema account_schema = {
