@@ -230,16 +230,16 @@ class Reply:
         return "\n".join(f"{self.code} {l}" for l in self.lines)
 
 
-class RawSMTP:
-    """A byte-level SMTP client: nothing is interpreted, nothing is hidden."""
+class LineClient:
+    """One TCP connection (TLS with tls, unverified) from source, if given:
+    sends bytes as given, reads lines back."""
 
-    def __init__(self, port, host="127.0.0.1", tls=False, timeout=10, greet=True, source=None):
+    def __init__(self, port, host="127.0.0.1", tls=False, timeout=10, source=None):
         self.sock = socket.create_connection((host, port), timeout,
                                              source_address=(source, 0) if source else None)
         if tls:
             self.sock = unverified_context().wrap_socket(self.sock, server_hostname=HOSTNAME)
         self.buf = b""
-        self.greeting = self.read_reply() if greet else None
 
     def send(self, data):
         if isinstance(data, str):
@@ -247,6 +247,7 @@ class RawSMTP:
         self.sock.sendall(data)
 
     def read_line(self):
+        """One line with its line feed; EOFError when the server closed."""
         while b"\n" not in self.buf:
             d = self.sock.recv(65536)
             if not d:
@@ -254,6 +255,26 @@ class RawSMTP:
             self.buf += d
         line, _, self.buf = self.buf.partition(b"\n")
         return line + b"\n"
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class RawSMTP(LineClient):
+    """A byte-level SMTP client: nothing is interpreted, nothing is hidden."""
+
+    def __init__(self, port, host="127.0.0.1", tls=False, timeout=10, greet=True, source=None):
+        super().__init__(port, host, tls, timeout, source)
+        self.greeting = self.read_reply() if greet else None
 
     def read_reply(self):
         lines = []
@@ -314,18 +335,6 @@ class RawSMTP:
             self.buf += d
             return False
         return True
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def message(frm="sender@example.org", to="alice@example.test", subject="test", body="Hello.\r\n",

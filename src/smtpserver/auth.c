@@ -17,11 +17,10 @@
 #include "core/conn.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/loginguard.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 void session_tls_started(struct session *ss)
 {
@@ -51,32 +50,14 @@ struct auth_try {
 	bool slowed;
 };
 
-static void pause_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static void throttle_key(const struct smtpserver_backend *b, const char *login, char *key,
-                         size_t size)
-{
-	if (b->login_account != NULL && b->login_account(b->ctx, login, key, size))
-		return;
-	snprintf(key, size, "?%s", login);
-	for (char *p = key; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
-}
-
 static int lookup(void *ctx, const char *username, struct sasl_credentials *creds_r)
 {
 	struct auth_try *t = ctx;
 	const struct smtpserver_settings *s = t->ss->s;
 	snprintf(t->user, sizeof(t->user), "%s", username);
-	throttle_key(s->backend, username, t->key, sizeof(t->key));
-	if (s->limits != NULL && !ratelimit_ok(s->limits->auth_fail_user, t->key)) {
-		t->slowed = true;
-		pause_ms(s->auth_account_delay_ms);
-	}
+	loginguard_key(s->backend->login_account, s->backend->ctx, username, t->key, sizeof(t->key));
+	if (s->limits != NULL)
+		t->slowed = loginguard_account_wait(s->limits->logins, t->key);
 	return s->backend->auth_lookup(s->backend->ctx, username, creds_r);
 }
 
@@ -200,12 +181,8 @@ static int failed(struct session *ss, struct sasl_server *sv, struct auth_try *t
 	if (why == SASL_FAIL_MALFORMED)
 		return session_reply(ss, 501, "5.5.2", "Malformed authentication exchange: %s",
 		                     sasl_server_failure_text(sv));
-	if (s->limits != NULL) {
-		ratelimit_add(s->limits->auth_fail_ip, ss->ip_key, 1);
-		if (t->key[0] != '\0')
-			ratelimit_add(s->limits->auth_fail_user, t->key, 1);
-	}
-	pause_ms(s->auth_fail_delay_ms);
+	if (s->limits != NULL)  /* counts the failure and waits a moment */
+		loginguard_failed(s->limits->logins, ss->ip_key, t->key);
 	if (why == SASL_FAIL_TEMP)
 		return session_reply(ss, 454, "4.7.0", "Temporary authentication failure");
 	return session_reply(ss, 535, "5.7.8", "Authentication credentials invalid");
@@ -224,7 +201,7 @@ static int refuse(struct session *ss)
 		return session_reply(ss, 503, "5.5.1", "Already authenticated");
 	if (ss->in_txn)
 		return session_reply(ss, 503, "5.5.1", "AUTH is not allowed during a mail transaction");
-	if (s->limits != NULL && !ratelimit_ok(s->limits->auth_fail_ip, ss->ip_key))
+	if (s->limits != NULL && !loginguard_address_ok(s->limits->logins, ss->ip_key))
 		return session_reply(ss, 454, "4.7.0", "Too many failed logins from your address, try again later");
 	return 1;
 }
@@ -261,7 +238,7 @@ int session_auth(struct session *ss, const struct smtp_command *cmd)
 	snprintf(ss->user, sizeof(ss->user), "%s", sasl_server_username(sv));
 	ss->txn.user = ss->user;
 	if (ss->s->limits != NULL)
-		ratelimit_reset(ss->s->limits->auth_fail_user, t.key);
+		loginguard_succeeded(ss->s->limits->logins, t.key);
 	log_auth(ss, sv, &t, true);
 	sasl_server_free(&sv);
 	return session_reply(ss, 235, "2.7.0", "Authentication successful");

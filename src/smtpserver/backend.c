@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "message/message.h"
+#include "queue/queue.h"
 #include "reports/reports.h"
 #include "store/globaldb.h"
 #include "store/store.h"
@@ -43,6 +44,7 @@ struct rcpt_data {
 	const char *account;
 	const char *mailbox;         /* fixed mailbox, or NULL: the destination decides */
 	const char *dest_address;    /* destination key, to find it again at delivery */
+	bool remote;                 /* another domain's: goes into the outbound queue */
 };
 
 /*
@@ -220,9 +222,14 @@ static void rcpt_hook(void *ctx, const struct smtpserver_txn *t, struct smtpserv
 	} else if (target.kind == SMTP_RCPT_FOREIGN && t->mode == SMTPSERVER_RECEIVE) {
 		smtpserver_reply_set(reply, 550, "5.7.1", "Relaying denied: %s is not a domain of this server",
 		                     target.domain);
-	} else if (target.kind == SMTP_RCPT_FOREIGN) {
+	} else if (target.kind == SMTP_RCPT_FOREIGN && b->queue == NULL) {
 		smtpserver_reply_set(reply, 451, "4.3.0", "Delivery to other domains (%s) is not available: "
-		                     "this tern has no outbound queue yet", target.domain);
+		                     "this tern runs no outbound queue", target.domain);
+	} else if (target.kind == SMTP_RCPT_FOREIGN) {
+		/* submission by an authenticated user (RFC 6409 §4.3): relayed */
+		struct rcpt_data *d = arena_alloc(t->arena, sizeof(*d));
+		*d = (struct rcpt_data){.remote = true};
+		r->data = d;
 	} else if (!quota_allows(b, target.account, 1, reply)) {
 		smtpserver_reply_set(reply, 452, "4.2.2", "Mailbox of <%s> is full", target.address);
 	} else {
@@ -371,12 +378,6 @@ static int deliver_one(struct delivery_job *j, const struct config_account *acc,
 	store_set_quota(st, config_account_quota_bytes(acc), (uint64_t)acc->quota_messages);
 	struct store_delivery d = {
 		.mailbox = mailbox,
-		.structure = j->p->sum.structure,
-		.structure_len = j->p->sum.structure_len,
-		.message_id = j->p->sum.message_id,
-		.subject = j->p->sum.subject,
-		.from = j->p->sum.from,
-		.date = j->p->sum.date,
 		.added_headers = j->added,
 		.remote_ip = t->remote_ip,
 		.ehlo = t->ehlo,
@@ -387,9 +388,8 @@ static int deliver_one(struct delivery_job *j, const struct config_account *acc,
 		.spf = j->spf,
 		.dkim = j->dkim,
 		.dmarc = j->dmarc,
-		.fts_addresses = j->p->sum.addresses,
-		.fts_body = j->p->sum.body,
 	};
+	store_delivery_summary(&d, &j->p->sum);
 	struct store_delivered res;
 	int r;
 	if (j->p->complete) {
@@ -441,6 +441,8 @@ static long collect_targets(struct delivery_job *j, const struct config *cfg,
 	size_t n = 0;
 	for (size_t i = 0; i < t->nrcpts; i++) {
 		const struct rcpt_data *d = t->rcpts[i].data;
+		if (d->remote)
+			continue;
 		const struct config_account *acc = account_named(cfg, d->account);
 		if (acc == NULL) {
 			smtpserver_reply_set(reply, 451, "4.3.0", "Recipient account was removed, try again later");
@@ -526,8 +528,8 @@ static void keep_report(struct delivery_job *j, const struct config *cfg, const 
  * recipient is checked (account, quota) before anything is stored; a
  * failure after that (an I/O error, a race for the last bit of quota) gives
  * 451 even if some copies were stored: the sender tries again, and a
- * duplicate is better than a silently lost message (there is no queue yet
- * to send a bounce from). */
+ * duplicate is better than a silently lost message. Recipients of other
+ * domains are not among them: they go into the outbound queue after. */
 static void deliver_all(struct delivery_job *j, const struct config *cfg,
                         struct smtpserver_reply *reply)
 {
@@ -601,6 +603,103 @@ static void record_dmarc_eval(struct smtp_backend *b, const struct authcheck *ac
 	log_end(l);
 }
 
+/*
+ * Submission to other domains: the outbound queue.
+ */
+
+static size_t count_remote(const struct smtpserver_txn *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->nrcpts; i++)
+		n += ((const struct rcpt_data *)t->rcpts[i].data)->remote;
+	return n;
+}
+
+/* RFC 3461 §4.1 NOTIFY bits as the queue keeps them. */
+static unsigned queue_notify(unsigned n)
+{
+	return (n & SMTP_NOTIFY_NEVER ? SMTPCLIENT_NOTIFY_NEVER : 0) |
+	       (n & SMTP_NOTIFY_SUCCESS ? SMTPCLIENT_NOTIFY_SUCCESS : 0) |
+	       (n & SMTP_NOTIFY_FAILURE ? SMTPCLIENT_NOTIFY_FAILURE : 0) |
+	       (n & SMTP_NOTIFY_DELAY ? SMTPCLIENT_NOTIFY_DELAY : 0);
+}
+
+/* The domain of the From address (from_allowed made sure there is one and
+ * that it is the user's), to DKIM-sign for. */
+static const char *from_domain(const struct parsed *p, struct arena *a)
+{
+	const struct message_header *f = message_header_find(&p->m->root->headers, "From", NULL);
+	if (f == NULL)
+		return NULL;
+	size_t n;
+	char *v = message_header_unfold(a, f->value, f->value_len, &n);
+	struct message_address_list list;
+	message_address_parse(a, v, n, MESSAGE_ADDRESS_IDNA_ASCII, &list);
+	for (size_t i = 0; i < list.count; i++)
+		if (list.items[i].kind == MESSAGE_ADDRESS_MAILBOX && list.items[i].domain != NULL)
+			return list.items[i].domain;
+	return NULL;
+}
+
+static void queue_failed(const struct error *e, struct smtpserver_reply *reply)
+{
+	struct log_line *l = log_begin(LOG_ERROR, "smtpserver", "queueing failed");
+	log_error_value(l, e);
+	log_end(l);
+	if (e->kind == ERR_LIMIT)
+		smtpserver_reply_set(reply, 552, "5.3.4", "Message too big for the outbound queue");
+	else
+		smtpserver_reply_set(reply, 451, "4.3.0", "Error queueing the message, try again later");
+}
+
+/* Puts the message for t's remote recipients into the outbound queue,
+ * durably (queue_add returns once the file and rows are on disk), DKIM-signed
+ * for its From domain. On failure sets reply. */
+static void enqueue_remote(struct smtp_backend *b, const struct config *cfg,
+                           const struct smtpserver_txn *t, const struct parsed *p,
+                           struct smtpserver_spool *msg, const char *added, struct arena *a,
+                           struct smtpserver_reply *reply)
+{
+	size_t len;
+	struct error e;
+	const char *data = smtpserver_spool_load(msg, &len, &e);
+	if (data == NULL) {
+		queue_failed(&e, reply);
+		return;
+	}
+	struct queue_rcpt_in *rcpts = arena_alloc(a, t->nrcpts * sizeof(*rcpts));
+	size_t n = 0;
+	for (size_t i = 0; i < t->nrcpts; i++) {
+		const struct smtpserver_rcpt *r = &t->rcpts[i];
+		if (!((const struct rcpt_data *)r->data)->remote)
+			continue;
+		rcpts[n++] = (struct queue_rcpt_in){
+			.address = arena_printf(a, "%s@%s", r->path.addr.local_raw, r->path.addr.domain),
+			.notify = queue_notify(r->params.notify),
+			.orcpt = r->params.orcpt_type == NULL ? NULL
+			         : arena_printf(a, "%s;%s", r->params.orcpt_type, r->params.orcpt),
+		};
+	}
+	const struct config_account *acc = t->user != NULL ? login_account(cfg, t->user, a) : NULL;
+	struct queue_msg_in m = {
+		.mail_from = t->mail_from.null ? "" : arena_printf(a, "%s@%s",
+		             t->mail_from.addr.local_raw, t->mail_from.addr.domain),
+		.envid = t->mail.envid,
+		.ret_hdrs = t->mail.ret == SMTP_RET_HDRS,
+		.smtputf8 = t->mail.smtputf8,
+		.eightbit = t->mail.body == SMTP_BODY_8BITMIME || t->mail.body == SMTP_BODY_BINARYMIME,
+		.requiretls = t->mail.requiretls,
+		.account = acc != NULL ? acc->name : NULL,
+		.sign_domain = from_domain(p, a),
+		.subject = p->sum.subject,
+		.rcpts = rcpts, .nrcpts = n,
+		.prefix = added, .prefix_len = strlen(added),
+		.data = data, .len = len,
+	};
+	if (queue_add(b->queue, &m, NULL, &e) != 0)
+		queue_failed(&e, reply);
+}
+
 static void deliver_hook(void *ctx, const struct smtpserver_txn *t, const char *received,
                          struct smtpserver_spool *msg, struct smtpserver_reply *reply)
 {
@@ -638,7 +737,13 @@ static void deliver_hook(void *ctx, const struct smtpserver_txn *t, const char *
 		                         .force_mailbox = ac.verdict == AUTHCHECK_JUNK ? "Junk" : NULL,
 		                         .spf = ac.spf, .dkim = ac.dkim, .dmarc = ac.dmarc};
 		smtpserver_reply_set(reply, 451, "4.3.0", "No recipient could be delivered");
-		deliver_all(&j, cfg, reply);
+		size_t nremote = count_remote(t);
+		if (nremote < t->nrcpts)
+			deliver_all(&j, cfg, reply);
+		else
+			smtpserver_reply_set(reply, 250, "2.0.0", "Message accepted");
+		if (nremote > 0 && reply->code == 250)
+			enqueue_remote(b, cfg, t, &p, msg, added.data, a, reply);
 		if (reply->code == 250)
 			snprintf(reply->text, sizeof(reply->text), "%s", accepted);
 	}

@@ -12,6 +12,7 @@
 
 struct dns_resolver;
 struct globaldb;
+struct queue;
 
 struct smtp_backend {
 	struct smtpserver_backend ops;   /* give &ops to the sessions */
@@ -23,6 +24,9 @@ struct smtp_backend {
 	/* DATA/tern.db, where reports sent to report addresses are kept; NULL:
 	 * they are delivered as mail only. */
 	struct globaldb *globaldb;
+	/* The outbound queue, where submitted mail for other domains goes;
+	 * NULL: such recipients are refused with 451. */
+	struct queue *queue;
 };
 
 /* Fills b; data_dir must outlive it. */

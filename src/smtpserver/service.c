@@ -13,11 +13,13 @@
 #include "core/file.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/loginguard.h"
 #include "core/ratelimit.h"
 #include "core/tls.h"
 #include "dkim/dkim.h"
 #include "dmarc/dmarc.h"
 #include "reports/aggregate.h"
+#include "reports/tlsrpt_out.h"
 #include "store/globaldb.h"
 
 #include <errno.h>
@@ -31,11 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Failed logins allowed per remote address and per user name in
- * AUTH_WINDOW_S; protocol errors per remote address in ERRORS_WINDOW_S. */
-#define AUTH_FAILS_PER_IP 10
-#define AUTH_FAILS_PER_USER 20
-#define AUTH_WINDOW_S 300
+/* Protocol errors per remote address in ERRORS_WINDOW_S (failed logins:
+ * core/loginguard.h). */
 #define ERRORS_PER_IP 200
 #define ERRORS_WINDOW_S 600
 #define TRACKED_ADDRESSES 65536
@@ -67,6 +66,7 @@ struct smtp_services {
 	char spool_dir[PATH_MAX];
 	unsigned char secret[32];
 	bool pedantic;
+	struct loginguard *own_guard; /* when no shared one was given */
 	/* the thread composing DMARC aggregate reports */
 	pthread_t reporter;
 	bool reporter_running, stopping;
@@ -150,8 +150,6 @@ static int bind_service(struct smtp_services *s, const struct config *cfg, size_
 			.max_recipients = (unsigned)l->smtp_max_recipients,
 			.pedantic = s->pedantic,
 			.spool_dir = s->spool_dir,
-			.auth_fail_delay_ms = SMTPSERVER_AUTH_FAIL_DELAY_MS,
-			.auth_account_delay_ms = SMTPSERVER_AUTH_ACCOUNT_DELAY_MS,
 			.backend = &s->backend.ops,
 			.limits = &s->limits,
 			.sasl_secret = s->secret,
@@ -207,8 +205,9 @@ int smtp_services_bind(const struct config *cfg, const struct smtp_services_opts
 	s->connlimits = calloc(s->nlisteners + 1, sizeof(*s->connlimits));
 	if (s->tls == NULL || s->connlimits == NULL)
 		abort();
-	s->limits.auth_fail_ip = ratelimit_new(AUTH_WINDOW_S, AUTH_FAILS_PER_IP, TRACKED_ADDRESSES);
-	s->limits.auth_fail_user = ratelimit_new(AUTH_WINDOW_S, AUTH_FAILS_PER_USER, TRACKED_ADDRESSES);
+	if (opts->guard == NULL)
+		s->own_guard = loginguard_new();
+	s->limits.logins = opts->guard != NULL ? opts->guard : s->own_guard;
 	s->limits.errors_ip = ratelimit_new(ERRORS_WINDOW_S, ERRORS_PER_IP, TRACKED_ADDRESSES);
 	for (size_t i = 0; i < s->nlisteners; i++) {
 		if (bind_listener(s, cfg, i, e) != 0) {
@@ -260,6 +259,16 @@ static void compose_reports(struct smtp_services *s)
 		log_error_value(l, &e);
 		log_end(l);
 	}
+	/* RFC 8460 §4.1: TLS reports of the UTC days that have ended */
+	struct reports_tlsrpt_https https = {.resolver = s->resolver};
+	struct reports_tlsrpt_io io = {reports_tlsrpt_lookup_dns, reports_tlsrpt_post_https,
+	                               s->resolver, &https};
+	if (reports_tlsrpt_compose_due(s->backend.globaldb, &io, &sender, time(NULL), 0, NULL,
+	                               &e) != 0) {
+		struct log_line *l = log_begin(LOG_ERROR, "smtpserver", "composing TLS reports failed");
+		log_error_value(l, &e);
+		log_end(l);
+	}
 }
 
 /* Composes due DMARC aggregate reports now and every REPORTS_EVERY_S until
@@ -304,11 +313,24 @@ static void stop_reporter(struct smtp_services *s)
 	s->reporter_running = false;
 }
 
+void smtp_services_login(struct smtp_services *s, struct smtp_services_login *out)
+{
+	*out = (struct smtp_services_login){
+		.lookup = s->backend.ops.auth_lookup,
+		.account = s->backend.ops.login_account,
+		.ctx = s->backend.ops.ctx,
+		.secret = s->secret,
+		.secret_len = sizeof(s->secret),
+	};
+}
+
 int smtp_services_start(struct smtp_services *s, struct error *e)
 {
+	if (load_secret(s, s->backend.data_dir, e) != 0)  /* IMAP uses it too */
+		return -1;
 	if (s->n == 0)
 		return 0;
-	if (file_mkdir_all(s->spool_dir, 0700, e) != 0 || load_secret(s, s->backend.data_dir, e) != 0)
+	if (file_mkdir_all(s->spool_dir, 0700, e) != 0)
 		return -1;
 	if (!s->backend.localserve && globaldb_open(s->backend.data_dir, &s->backend.globaldb, e) != 0)
 		return error_prefix(e, "tern.db");
@@ -326,6 +348,12 @@ int smtp_services_start(struct smtp_services *s, struct error *e)
 			return -1;
 	}
 	return 0;
+}
+
+void smtp_services_set_queue(struct smtp_services *s, struct queue *q)
+{
+	if (s != NULL)
+		s->backend.queue = q;
 }
 
 unsigned smtp_services_count(const struct smtp_services *s)
@@ -357,8 +385,7 @@ void smtp_services_stop(struct smtp_services **sp, unsigned grace_ms)
 		connlimit_free(&s->connlimits[i]);
 	}
 	globaldb_close(&s->backend.globaldb);
-	ratelimit_free(&s->limits.auth_fail_ip);
-	ratelimit_free(&s->limits.auth_fail_user);
+	loginguard_free(&s->own_guard);
 	ratelimit_free(&s->limits.errors_ip);
 	free(s->tls);
 	free(s->connlimits);

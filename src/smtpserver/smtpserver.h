@@ -23,6 +23,7 @@
 
 struct arena;
 struct conn;
+struct loginguard;
 struct ratelimit;
 struct tls_server;
 
@@ -121,20 +122,15 @@ struct smtpserver_backend {
 
 /* Limits shared by all sessions of a server (thread-safe). */
 struct smtpserver_limits {
-	struct ratelimit *auth_fail_ip;       /* failed logins per remote address */
-	struct ratelimit *auth_fail_user;     /* failed logins per account (or unknown login name) */
+	/* failed logins per remote address and per account, and the pauses
+	 * (core/loginguard.h), shared with the other services taking passwords */
+	struct loginguard *logins;
 	struct ratelimit *errors_ip;          /* protocol errors per remote address */
 };
 
 /* Errors (bad commands, refused recipients) one session may make before it
  * is closed with 421 (Postfix's smtpd_hard_error_limit is 20). */
 #define SMTPSERVER_SESSION_ERRORS_MAX 20
-/* Milliseconds a failed AUTH waits before its reply (slows password guessing). */
-#define SMTPSERVER_AUTH_FAIL_DELAY_MS 1000
-/* Milliseconds every login to an account with many recent failures waits
- * before its password is checked. A delay, not a refusal, so that nobody can
- * lock a user out by failing logins in the user's name. */
-#define SMTPSERVER_AUTH_ACCOUNT_DELAY_MS 5000
 
 struct smtpserver_settings {
 	enum smtpserver_mode mode;
@@ -145,8 +141,6 @@ struct smtpserver_settings {
 	bool pedantic;                   /* strict syntax where tern is liberal */
 	unsigned idle_ms;                /* 0: RFC 5321 §4.5.3.2.7's 5 minutes */
 	const char *spool_dir;           /* for messages over SMTPSERVER_SPOOL_MEM; NULL: refuse them */
-	unsigned auth_fail_delay_ms;     /* SMTPSERVER_AUTH_FAIL_DELAY_MS normally */
-	unsigned auth_account_delay_ms;  /* SMTPSERVER_AUTH_ACCOUNT_DELAY_MS normally */
 	const struct smtpserver_backend *backend;
 	struct smtpserver_limits *limits; /* may be NULL (no throttling: tests, fuzzing) */
 	const unsigned char *sasl_secret; /* see sasl_server_opts.secret; may be NULL */
