@@ -5,10 +5,10 @@
  * for the outbound queue.
  */
 #include "cmd/cmd.h"
+#include "cmd/reportcmd.h"
 
 #include "config/config.h"
 #include "core/arena.h"
-#include "dkim/dkim.h"
 #include "dns/dns.h"
 #include "reports/aggregate.h"
 #include "store/globaldb.h"
@@ -18,55 +18,28 @@
 #include <string.h>
 #include <time.h>
 
-/* DKIM-signs a report (RFC 7489 §7.2.1.1) with the DKIM.Sign selectors of
- * its From domain, as the server does; unsigned when it has none. */
-static int sign_report(void *arg, const char *from_domain, const char *msg, size_t len,
-                       struct buf *hdr, struct error *err)
-{
-	return dkim_sign_for(arg, from_domain, msg, len, hdr, err);
-}
-
 static int compose_run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	const struct cmd *c = &cmd_dmarc_composereports;
 	long now = 0;
 	const char *from = NULL;
-	struct cmd_resolver_opts ro = {0};
 	struct flag flags[2 + CMD_RESOLVER_FLAGS] = {
 		{"now", FLAG_INT, &now, "the time, seconds since the epoch (default: now)"},
 		{"from", FLAG_STRING, &from, "reporting address (default postmaster@HOSTNAME)"},
 	};
-	size_t nflags = 2 + cmd_resolver_flags(&ro, flags + 2);
-	if (cmd_parse_flags(c, ctx, flags, nflags, &argc, &argv) != 0)
-		return CMD_USAGE;
-	if (argc != 0 || now < 0)
-		return cmd_usage(c, flags, nflags);
 	struct dns_resolver *res;
 	struct config *rcfg;
-	int code = cmd_resolver_open(c, ctx, &ro, &res, &rcfg);
-	if (code == CMD_USAGE)
-		return cmd_usage(c, flags, nflags);
-	if (code != CMD_OK)
-		return code;
-	struct config *cfg = NULL;
+	int r = reportcmd_compose_args(c, ctx, flags, 2, &now, argc, argv, &res, &rcfg);
+	if (r != CMD_OK)
+		return r;
+	struct config *cfg;
+	struct globaldb *db;
 	struct error err;
-	struct globaldb *db = NULL;
-	int r = CMD_OK;
-	if (config_load(ctx->config_path, &cfg, &err) != 0) {
-		r = cmd_fail(c, "%s", err.msg);
+	r = reportcmd_open(c, ctx, &cfg, &db);
+	if (r != CMD_OK)
 		goto out;
-	}
-	if (globaldb_open(cfg->st.data_dir, &db, &err) != 0) {
-		r = cmd_fail(c, "%s", err.msg);
-		goto out;
-	}
 	char fromb[1100];
-	if (from == NULL) {
-		snprintf(fromb, sizeof(fromb), "postmaster@%s", cfg->st.hostname);
-		from = fromb;
-	}
-	struct reports_sender s = {.org_name = cfg->st.hostname, .from = from,
-	                           .hostname = cfg->st.hostname, .sign = sign_report, .sign_arg = cfg};
+	struct reports_sender s = reportcmd_sender(cfg, from, fromb, sizeof(fromb));
 	struct reports_compose_stats st = {0};
 	if (reports_dmarc_compose_due_with(db, reports_dmarc_verify_dns, res, &s,
 	                                   now > 0 ? (int64_t)now : (int64_t)time(NULL), &st,
@@ -77,10 +50,8 @@ static int compose_run(struct cmd_ctx *ctx, int argc, char **argv)
 	printf("composed %u reports, %u periods without destination, %u postponed\n", st.composed,
 	       st.no_destination, st.postponed);
 out:
-	globaldb_close(&db);
-	config_release(&cfg);
-	dns_resolver_free(&res);
-	config_release(&rcfg);
+	reportcmd_close(&cfg, &db);
+	reportcmd_resolver_close(&res, &rcfg);
 	return r;
 }
 
@@ -98,18 +69,14 @@ static int outgoing_run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (argc != 0)
 		return cmd_usage(c, flags, 2);
 	struct config *cfg;
-	struct error err;
-	if (config_load(ctx->config_path, &cfg, &err) != 0)
-		return cmd_fail(c, "%s", err.msg);
 	struct globaldb *db;
-	if (globaldb_open(cfg->st.data_dir, &db, &err) != 0) {
-		config_release(&cfg);
-		return cmd_fail(c, "%s", err.msg);
-	}
+	int r = reportcmd_open(c, ctx, &cfg, &db);
+	if (r != CMD_OK)
+		return r;
 	struct arena *a = arena_new(64 * 1024, ARENA_PLAIN);
 	struct globaldb_outgoing *l;
 	size_t n;
-	int r = CMD_OK;
+	struct error err;
 	if (globaldb_outgoing_list(db, raw || id > 0 ? NULL : GLOBALDB_OUTGOING_WAITING, id > 0, a,
 	                           &l, &n, &err) != 0) {
 		r = cmd_fail(c, "%s", err.msg);
@@ -137,8 +104,7 @@ static int outgoing_run(struct cmd_ctx *ctx, int argc, char **argv)
 		}
 	}
 	arena_free(&a);
-	globaldb_close(&db);
-	config_release(&cfg);
+	reportcmd_close(&cfg, &db);
 	return r;
 }
 

@@ -16,42 +16,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "store/globaldb_fixture.h"
+
 #define DAY 86400
 #define T0 ((int64_t)1700006400)   /* 2023-11-15 00:00:00 UTC */
-
-struct fx {
-	char dir[64];
-	struct globaldb *db;
-	struct arena *a;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ternaggXXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		abort();
-	store_set_durable(false);
-	struct error err;
-	if (globaldb_open(f->dir, &f->db, &err) != 0)
-		fail_msg("%s", err.msg);
-	f->a = arena_new(4096, ARENA_PLAIN);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	globaldb_close(&f->db);
-	arena_free(&f->a);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
 
 static const struct reports_sender sender = {
 	.org_name = "mail.tern.example", .from = "postmaster@mail.tern.example",
@@ -59,8 +27,9 @@ static const struct reports_sender sender = {
 
 static const struct globaldb_dmarc_rua rua_default[] = {{"dmarc@example.com", 0}};
 
-static void add(struct fx *f, int64_t t, const char *domain, const char *ip, const char *dispo,
-                const char *dkimsel, const struct globaldb_dmarc_rua *rua, size_t nrua)
+static void add(struct globaldb_fx *f, int64_t t, const char *domain, const char *ip,
+                const char *dispo, const char *dkimsel, const struct globaldb_dmarc_rua *rua,
+                size_t nrua)
 {
 	struct globaldb_dmarc_dkim dk[] = {{domain, dkimsel, "pass"}};
 	struct globaldb_dmarc_spf sp[] = {{domain, "mfrom", "pass"}};
@@ -91,7 +60,7 @@ static int verify_all(void *arg, const char *pd, const char *rd, char *why, size
 	return 0;
 }
 
-static struct globaldb_outgoing *list_out(struct fx *f, size_t *n)
+static struct globaldb_outgoing *list_out(struct globaldb_fx *f, size_t *n)
 {
 	struct globaldb_outgoing *l;
 	struct error err;
@@ -100,7 +69,7 @@ static struct globaldb_outgoing *list_out(struct fx *f, size_t *n)
 	return l;
 }
 
-static int compose(struct fx *f, int64_t now, struct reports_compose_stats *st)
+static int compose(struct globaldb_fx *f, int64_t now, struct reports_compose_stats *st)
 {
 	struct error err;
 	memset(st, 0, sizeof(*st));
@@ -110,7 +79,7 @@ static int compose(struct fx *f, int64_t now, struct reports_compose_stats *st)
 	return r;
 }
 
-static size_t count_evals(struct fx *f, const char *domain, int64_t b, int64_t e)
+static size_t count_evals(struct globaldb_fx *f, const char *domain, int64_t b, int64_t e)
 {
 	struct globaldb_dmarc_eval pol;
 	struct globaldb_dmarc_group *g;
@@ -148,7 +117,7 @@ static void test_period(void **state)
 
 static void test_groups_and_roundtrip(void **state)
 {
-	struct fx *f = *state;
+	struct globaldb_fx *f = *state;
 	for (int i = 0; i < 5; i++)
 		add(f, T0 + 100 + i, "example.com", "192.0.2.1", "none", "s1", NULL, 0);
 	for (int i = 0; i < 3; i++)
@@ -236,7 +205,7 @@ static void test_groups_and_roundtrip(void **state)
 
 static void test_destinations(void **state)
 {
-	struct fx *f = *state;
+	struct globaldb_fx *f = *state;
 	const struct globaldb_dmarc_rua rua[] = {
 		{"small@example.org", 100},            /* too small for any gzip report */
 		{"big@example.org", 10 * 1024 * 1024},
@@ -282,7 +251,7 @@ static void test_destinations(void **state)
 
 static void test_xml_escape_and_hook(void **state)
 {
-	struct fx *f = *state;
+	struct globaldb_fx *f = *state;
 	struct dmarcrpt_record rec = {.source_ip = "192.0.2.1", .count = 7, .disposition = "none",
 	                           .dkim = "fail", .spf = "pass", .header_from = "a<b>&.example"};
 	struct dmarc_spf_result spf = {"a.example", NULL, "pass"};
@@ -317,7 +286,7 @@ static int sign_hook(void *arg, const char *dom, const char *msg, size_t len, st
 
 static void test_sign_hook(void **state)
 {
-	struct fx *f = *state;
+	struct globaldb_fx *f = *state;
 	struct reports_sender s = sender;
 	s.sign = sign_hook;
 	add(f, T0 + 10, "example.com", "192.0.2.1", "none", "s1", NULL, 0);
@@ -335,10 +304,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_period),
-		cmocka_unit_test_setup_teardown(test_groups_and_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_destinations, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_xml_escape_and_hook, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sign_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_groups_and_roundtrip, globaldb_fx_setup,
+		                                globaldb_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_destinations, globaldb_fx_setup,
+		                                globaldb_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_xml_escape_and_hook, globaldb_fx_setup,
+		                                globaldb_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sign_hook, globaldb_fx_setup,
+		                                globaldb_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
