@@ -106,6 +106,7 @@ extern const struct cmd cmd_arc_verify, cmd_arc_sign;
 extern const struct cmd cmd_serve;
 extern const struct cmd cmd_stop;
 extern const struct cmd cmd_localserve;
+extern const struct cmd cmd_quickstart;
 extern const struct cmd cmd_account_add;
 extern const struct cmd cmd_account_rm;
 extern const struct cmd cmd_account_list;
@@ -118,5 +119,17 @@ extern const struct cmd cmd_account_checkpassword;
 extern const struct cmd cmd_dmarc_parsereportmsg;
 extern const struct cmd cmd_dmarc_composereports, cmd_dmarc_outgoing;
 extern const struct cmd cmd_tlsrpt_parsereportmsg;
+extern const struct cmd cmd_tlsrpt_composereports, cmd_tlsrpt_results;
+extern const struct cmd cmd_queue_list, cmd_queue_hold, cmd_queue_release, cmd_queue_drop,
+	cmd_queue_kick, cmd_queue_dump;
+
+/* The outbound queue's control commands (queue.c), served by serve.c:
+ * points *cmds_r at them and returns how many. */
+struct ctl_command;
+size_t queue_ctl_commands(const struct ctl_command **cmds_r);
+/* The running server's queue, which the control commands act on (NULL when
+ * it stops). */
+struct queue;
+void queue_cmd_set_running(struct queue *q);
 
 #endif

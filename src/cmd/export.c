@@ -6,11 +6,18 @@
  * keywords go along (mbox Status/X-Status/X-Keywords, maildir info and
  * dovecot-keywords). Messages are read as stored and streamed through a fixed
  * buffer; the export only reads, so it may run beside the server.
+ *
+ * Run as root, the account is opened with the file-system ids of the
+ * server's user (serve_as_data_owner), so that whatever the store creates
+ * in the data directory (directories, database, its WAL) stays the
+ * server's; DEST is written with root's ids.
  */
 #include "cmd/cmd.h"
 #include "cmd/mailbox_io.h"
+#include "cmd/serve.h"
 
 #include "core/arena.h"
+#include "core/privdrop.h"
 #include "mailfmt/mailfmt.h"
 #include "store/store.h"
 
@@ -31,6 +38,8 @@ struct export {
 	int64_t mailbox_id;
 	unsigned long messages;
 	char *chunk;
+	uid_t uid;                   /* the data directory's owner (privdrop_fs_as) */
+	gid_t gid;
 	struct error err;
 };
 
@@ -77,6 +86,7 @@ static int export_message(void *ctx, const struct store_msginfo *m)
 	char *kwcopy = arena_strdup(a, m->keywords);
 	size_t nkw = split_keywords(kwcopy, kw, EXPORT_KEYWORDS_MAX);
 	int r = store_msg_open(ex->acct, ex->mailbox_id, m->uid, a, &f, &ex->err);
+	privdrop_fs_as(0, 0);   /* DEST with the caller's ids */
 	if (r == 0)
 		r = mailfmt_writer_begin(ex->w, ex->mailbox, m->flags, kw, nkw, m->received, &ex->err);
 	if (r == 0)
@@ -85,6 +95,7 @@ static int export_message(void *ctx, const struct store_msginfo *m)
 		r = copy_file(ex, f.fd, f.file_size);
 	if (r == 0)
 		r = mailfmt_writer_end(ex->w, &ex->err);
+	privdrop_fs_as(ex->uid, ex->gid);
 	if (f.fd >= 0)
 		close(f.fd);
 	arena_free(&a);
@@ -137,11 +148,14 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (ex.chunk == NULL)
 		abort();
 	error_clear(&ex.err);
-	int r = store_open(cfg->st.data_dir, argv[2], &ex.acct, &ex.err);
+	int r = mailfmt_writer_open(kind, archive_of(argv[1]), argv[1], &ex.w, &ex.err);
 	if (r == 0)
-		r = mailfmt_writer_open(kind, archive_of(argv[1]), argv[1], &ex.w, &ex.err);
+		r = serve_as_data_owner(cfg, &ex.uid, &ex.gid, &ex.err);
+	if (r == 0)
+		r = store_open(cfg->st.data_dir, argv[2], &ex.acct, &ex.err);
 	if (r == 0)
 		r = export_all(&ex, argc == 4 ? argv[3] : NULL);
+	privdrop_fs_as(0, 0);
 	if (r == 0)
 		r = mailfmt_writer_close(&ex.w, &ex.err);
 	mailfmt_writer_free(&ex.w);

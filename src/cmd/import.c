@@ -111,14 +111,7 @@ static void summarize(struct import *im, struct arena *a, bool complete,
 	struct message *m = message_parse(a, im->head.data, im->head.len, NULL);
 	struct message_summary s;
 	message_summarize(a, m, complete, IMPORT_INDEX_TEXT_MAX, &s);
-	d->subject = s.subject;
-	d->from = s.from;
-	d->message_id = s.message_id;
-	d->date = s.date;
-	d->fts_addresses = s.addresses;
-	d->fts_body = s.body;
-	d->structure = s.structure;
-	d->structure_len = s.structure_len;
+	store_delivery_summary(d, &s);
 }
 
 static int next_message(struct import *im, struct mailfmt_msg *m)

@@ -8,6 +8,7 @@
  * works with every other command through -config.
  */
 #include "cmd/cmd.h"
+#include "cmd/newconfig.h"
 #include "cmd/serve.h"
 
 #include "core/file.h"
@@ -46,10 +47,15 @@ static const char *current_user(void)
 	return pw != NULL ? pw->pw_name : "root";
 }
 
-static int write_config_file(const char *path, const char *text, struct error *err)
-{
-	return file_write_atomic(path, text, strlen(text), 0640, err);
-}
+/* The listener of localserve: loopback, mox localserve's ports. */
+static const char *const local_ips[] = {"127.0.0.1", "::1"};
+static const struct newconfig_service local_services[] = {
+	{"SMTP", 1025},
+	{"Submission", 1587},
+	{"Submissions", 1465},
+	{"IMAP", 1143},
+	{"IMAPS", 1993},
+};
 
 /* Writes the configuration of a fresh localserve directory. */
 static int write_fresh_config(const char *confdir, struct error *err)
@@ -60,38 +66,24 @@ static int write_fresh_config(const char *confdir, struct error *err)
 	const char *const names[] = {"localhost"};
 	if (tls_selfsigned_write(names, 1, cert, key, err) != 0)
 		return -1;
-	char *conf = NULL;
-	if (asprintf(&conf,
-	             "# Written by tern localserve: loopback only, for testing applications.\n"
-	             "DataDir: ../data\n"
-	             "Hostname: localhost\n"
-	             "User: %s\n"
-	             "LogLevel: info\n"
-	             "Listeners:\n"
-	             "  local:\n"
-	             "    IPs:\n"
-	             "      - 127.0.0.1\n"
-	             "      - ::1\n"
-	             "    TLS:\n"
-	             "      KeyCerts:\n"
-	             "        - CertFile: localhost.crt\n"
-	             "          KeyFile: localhost.key\n"
-	             "    SMTP:\n"
-	             "      Enabled: true\n"
-	             "      Port: 1025\n"
-	             "    Submission:\n"
-	             "      Enabled: true\n"
-	             "      Port: 1587\n"
-	             "    Submissions:\n"
-	             "      Enabled: true\n"
-	             "      Port: 1465\n",
-	             current_user()) < 0)
-		abort();
+	const struct newconfig nc = {
+		.comment = "# Written by tern localserve: loopback only, for testing applications.\n",
+		.hostname = "localhost",
+		.user = current_user(),
+		.listener = "local",
+		.ips = local_ips,
+		.nips = 2,
+		.cert_file = "localhost.crt",
+		.key_file = "localhost.key",
+		.services = local_services,
+		.nservices = sizeof(local_services) / sizeof(local_services[0]),
+	};
+	char *conf = newconfig_static_text(&nc);
 	snprintf(path, sizeof(path), "%s/domains.conf", confdir);
-	int r = write_config_file(path, domains_conf, err);
+	int r = newconfig_write(path, domains_conf, err);
 	snprintf(path, sizeof(path), "%s/tern.conf", confdir);
 	if (r == 0)
-		r = write_config_file(path, conf, err);
+		r = newconfig_write(path, conf, err);
 	free(conf);
 	return r;
 }
@@ -119,10 +111,12 @@ static void print_usage_notes(const char *confpath)
 	       "received on port 1025 whatever its recipients, goes to account %s.\n"
 	       "  SMTP         127.0.0.1:1025 (no authentication)\n"
 	       "  submission   127.0.0.1:1587 (STARTTLS) and 127.0.0.1:1465 (TLS)\n"
+	       "  IMAP         127.0.0.1:1143 (STARTTLS; plain-text login allowed here)\n"
+	       "               and 127.0.0.1:1993 (TLS)\n"
 	       "               user %s@localhost (or %s), password %s\n"
 	       "  recipients starting with \"temperror\" get 451, \"permerror\" 550\n"
 	       "  the certificate is self-signed: let your client accept it\n"
-	       "IMAP and HTTP are not in this version yet. Stop with Ctrl-C or:\n"
+	       "HTTP is not in this version yet. Stop with Ctrl-C or:\n"
 	       "  tern -config %s stop\n",
 	       LOCALSERVE_ACCOUNT, LOCALSERVE_ACCOUNT, LOCALSERVE_ACCOUNT, LOCALSERVE_PASSWORD,
 	       confpath);
@@ -186,12 +180,13 @@ const struct cmd cmd_localserve = {
 	        "and a self-signed certificate for localhost; use -config DIR/config/tern.conf with\n"
 	        "other commands to work on this instance.\n"
 	        "It listens on 127.0.0.1 and ::1: SMTP on port 1025, submission on 1587\n"
-	        "(STARTTLS) and 1465 (TLS), as mox localserve does. Log in as tern@localhost\n"
-	        "with password terntern. Every submitted message, and every message received\n"
+	        "(STARTTLS) and 1465 (TLS), IMAP on 1143 (STARTTLS) and 1993 (TLS), as mox\n"
+	        "localserve does; on 1143 IMAP logins work without TLS too (loopback only).\n"
+	        "Log in as tern@localhost with password terntern. Every submitted message, and every message received\n"
 	        "on port 1025 whatever its recipients, is delivered to account tern;\n"
 	        "recipients whose local part starts with \"temperror\" get 451 and \"permerror\"\n"
 	        "550, to test an application's error handling. -pedantic refuses syntax that\n"
 	        "tern otherwise accepts (bare LF line ends, a space after \"MAIL FROM:\").\n"
-	        "IMAP and HTTP are not in this version yet.",
+	        "HTTP is not in this version yet.",
 	.run = run,
 };

@@ -136,7 +136,12 @@ static int check_stored(const struct config *cfg, const char *account, const cha
 	struct store_account *acct = NULL;
 	const char *line = NULL;
 	struct sasl_credentials creds;
-	int r = store_open(cfg->st.data_dir, account, &acct, err);
+	uid_t uid;
+	gid_t gid;
+	/* the store may create files in the data directory: as its owner */
+	int r = serve_as_data_owner(cfg, &uid, &gid, err);
+	if (r == 0)
+		r = store_open(cfg->st.data_dir, account, &acct, err);
 	if (r == 0)
 		r = store_credentials_get(acct, secret, &line, err);
 	if (r == 0)

@@ -12,14 +12,18 @@
 
 #include "core/file.h"
 #include "core/log.h"
+#include "core/loginguard.h"
 #include "core/privdrop.h"
 #include "ctl/ctl.h"
 #include "dns/dns.h"
+#include "queue/queue.h"
+#include "imapserver/service.h"
 #include "smtpserver/service.h"
 #include "tern_version.h"
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -68,7 +72,9 @@ static const struct ctl_command server_ctl_commands[] = {
 
 /* Everything the control socket answers: the server's own commands and
  * those of the modules that change state (accounts, ...). */
-static struct ctl_command ctl_commands[SERVER_CTL_COMMANDS + ACCOUNT_CTL_COMMANDS];
+#define QUEUE_CTL_COMMANDS_MAX 8
+static struct ctl_command ctl_commands[SERVER_CTL_COMMANDS + ACCOUNT_CTL_COMMANDS +
+                                       QUEUE_CTL_COMMANDS_MAX];
 
 static size_t collect_ctl_commands(void)
 {
@@ -77,6 +83,10 @@ static size_t collect_ctl_commands(void)
 		ctl_commands[n++] = server_ctl_commands[i];
 	for (size_t i = 0; i < ACCOUNT_CTL_COMMANDS; i++)
 		ctl_commands[n++] = account_ctl_commands[i];
+	const struct ctl_command *queue_cmds;
+	size_t nq = queue_ctl_commands(&queue_cmds);
+	for (size_t i = 0; i < nq && i < QUEUE_CTL_COMMANDS_MAX; i++)
+		ctl_commands[n++] = queue_cmds[i];
 	return n;
 }
 
@@ -175,22 +185,89 @@ static int open_resolver(const struct config *cfg, struct dns_resolver **res_r, 
 /* Opens the resolver and binds the mail services (as root, for ports below
  * 1024), then prepares the data directory and drops privileges, then starts
  * accepting. */
+/* The IMAP services check logins as submission does, with the same
+ * throttling (guard). */
+static int bind_imap(struct config *cfg, const struct serve_opts *opts, struct smtp_services *smtp,
+                     struct loginguard *guard, struct imap_services **imap, struct error *err)
+{
+	struct smtp_services_login login;
+	smtp_services_login(smtp, &login);
+	struct imap_services_opts io = {
+		.localserve = opts->localserve, .version = TERN_VERSION,
+		.auth_lookup = login.lookup, .login_account = login.account, .login_ctx = login.ctx,
+		.guard = guard, .sasl_secret = login.secret, .sasl_secret_len = login.secret_len,
+	};
+	return imap_services_bind(cfg, &io, imap, err);
+}
+
+/* The outbound queue (not in localserve, where all mail stays local). */
+static struct queue *outbound;
+static struct smtpclient_opts outbound_client;
+
+static int deliver_smtp(void *ctx, const struct smtpclient_route *route,
+                        const struct smtpclient_message *msg, struct smtpclient_rcpt *rcpts,
+                        size_t nrcpts, struct smtpclient_tls_report *tls, struct error *e)
+{
+	return smtpclient_deliver(&outbound_client, route, msg, rcpts, nrcpts, tls, e);
+}
+
+/* Opens the queue (after privileges are dropped: its files are the
+ * server user's), starts its workers and hands it to submission. */
+static int start_queue(const struct config *cfg, const struct serve_opts *opts,
+                       struct dns_resolver *res, struct smtp_services *smtp, struct error *err)
+{
+	if (opts->localserve)
+		return 0;
+	const struct config_queue *c = &cfg->st.queue;
+	/* MTA-STS policies (RFC 8461 §5.1) are cached in DATA/mtasts */
+	static char mtasts_dir[PATH_MAX];
+	snprintf(mtasts_dir, sizeof(mtasts_dir), "%s/mtasts", cfg->st.data_dir);
+	outbound_client = (struct smtpclient_opts){.ehlo_name = cfg->st.hostname, .resolver = res,
+		.mtasts_cache_dir = mtasts_dir, .ca_file = c->ca_file};
+	struct queue_settings s = {
+		.data_dir = cfg->st.data_dir, .hostname = cfg->st.hostname,
+		.workers = (unsigned)c->workers, .per_domain_max = (unsigned)c->per_domain,
+		.first_retry_s = (unsigned)c->first_retry, .max_retry_s = (unsigned)c->max_retry,
+		.max_age_s = c->max_age_seconds > 0 ? (unsigned)c->max_age_seconds
+		             : (unsigned)c->max_age_hours * 3600,
+		.delay_notice_s = (unsigned)c->delay_notice_hours * 3600,
+		.deliver = deliver_smtp, .take_outgoing = true, .routes = true,
+	};
+	if (queue_open(&s, &outbound, err) != 0 || queue_start(outbound, err) != 0)
+		return error_prefix(err, "queue");
+	queue_cmd_set_running(outbound);
+	smtp_services_set_queue(smtp, outbound);
+	return 0;
+}
+
+/* After the SMTP services stopped (no more submissions): waits for the
+ * attempts in flight and closes the queue. */
+static void stop_queue(void)
+{
+	queue_cmd_set_running(NULL);
+	queue_close(&outbound);
+}
+
 static int start_services(struct config *cfg, const struct serve_opts *opts,
                           struct dns_resolver **res, struct smtp_services **smtp,
+                          struct imap_services **imap, struct loginguard *guard,
                           struct ctl_server **ctl, struct error *err)
 {
 	if (open_resolver(cfg, res, err) != 0)
 		return error_prefix(err, "resolver");
 	struct smtp_services_opts so = {.localserve = opts->localserve, .pedantic = opts->pedantic,
-	                                .resolver = *res};
-	if (smtp_services_bind(cfg, &so, smtp, err) != 0)
+	                                .resolver = *res, .guard = guard};
+	if (smtp_services_bind(cfg, &so, smtp, err) != 0 ||
+	    bind_imap(cfg, opts, *smtp, guard, imap, err) != 0)
 		return -1;
 	if (prepare(cfg, opts, err) != 0)
 		return -1;
 	*ctl = ctl_server_start(cfg->st.data_dir, ctl_commands, collect_ctl_commands(), NULL, err);
 	if (*ctl == NULL)
 		return -1;
-	return smtp_services_start(*smtp, err);
+	if (start_queue(cfg, opts, *res, *smtp, err) != 0 || smtp_services_start(*smtp, err) != 0)
+		return -1;
+	return imap_services_start(*imap, err);
 }
 
 int serve_run(struct config *cfg, const struct serve_opts *opts)
@@ -202,10 +279,15 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	error_clear(&err);
 	struct ctl_server *ctl = NULL;
 	struct smtp_services *smtp = NULL;
+	struct imap_services *imap = NULL;
+	struct loginguard *guard = loginguard_new();  /* shared by SMTP and IMAP logins */
 	struct dns_resolver *res = NULL;
-	if (start_services(cfg, opts, &res, &smtp, &ctl, &err) != 0) {
+	if (start_services(cfg, opts, &res, &smtp, &imap, guard, &ctl, &err) != 0) {
 		fprintf(stderr, "tern %s: %s\n", opts->who, err.msg);
+		imap_services_stop(&imap, 0);
 		smtp_services_stop(&smtp, 0);
+		stop_queue();
+		loginguard_free(&guard);
 		ctl_server_stop(&ctl);
 		dns_resolver_free(&res);
 		config_release(&cfg);
@@ -216,6 +298,7 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	log_str(l, "config", cfg->static_path);
 	log_str(l, "datadir", cfg->st.data_dir);
 	log_uint(l, "smtp_listeners", smtp_services_count(smtp));
+	log_uint(l, "imap_listeners", imap_services_count(imap));
 	log_int(l, "pid", (long long)getpid());
 	log_end(l);
 
@@ -223,7 +306,10 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	l = log_begin(LOG_INFO, "serve", "stopping");
 	log_str(l, "signal", strsignal(sig));
 	log_end(l);
+	imap_services_stop(&imap, STOP_GRACE_MS);
 	smtp_services_stop(&smtp, STOP_GRACE_MS);
+	stop_queue();
+	loginguard_free(&guard);
 	ctl_server_stop(&ctl);
 	dns_resolver_free(&res);
 	config_release(&cfg);
@@ -297,8 +383,10 @@ const struct cmd cmd_serve = {
 	        "The control socket DATADIR/ctl takes commands from the tern command line.\n"
 	        "Runs the SMTP services each listener enables (SMTP on port 25 for mail from\n"
 	        "other servers, Submission on 587 and Submissions on 465 for users' mail\n"
-	        "programs). Mail for other domains is not sent on yet (no outbound queue), and\n"
-	        "there is no IMAP or HTTP server yet.",
+	        "programs). Submitted mail for other domains goes through the outbound queue\n"
+	        "(DATA/queue, \"tern queue list\") to the domains' MX hosts with DANE or MTA-STS\n"
+	        "(policies cached in DATA/mtasts), or the way the Routes of tern.conf and\n"
+	        "domains.conf name; there is no HTTP server yet.",
 	.run = run_serve,
 };
 
