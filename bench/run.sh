@@ -39,3 +39,6 @@ awk -v b="$bytes" -v s="$start" -v e="$end" -v db="$db" -v m="$msgs" -v out="$ou
 
 echo "== SMTP delivery, tern against Postfix -> LMTP -> Dovecot (bench/smtp_bench.sh)"
 bench/smtp_bench.sh "$build" || echo "smtp_bench failed (see above)"
+
+echo "== IMAP, tern against Dovecot (bench/imap_bench.sh)"
+bench/imap_bench.sh "$build" || echo "imap_bench failed (see above)"

@@ -23,11 +23,8 @@ only=${ONLY:-}
 load=$build/bench/smtp_load
 tern=$build/tern
 peer=bench/smtp_peer.sh
-
-die() {
-	echo "smtp_bench: $*" >&2
-	exit 1
-}
+prog=smtp_bench
+. bench/lib.sh
 [ -x "$load" ] || die "$load missing; build first (ninja -C $build)"
 
 work=$(mktemp -d /tmp/tern-smtpbench-XXXXXX)
@@ -38,37 +35,11 @@ cleanup() {
 	if [ -n "$dns_pid" ]; then
 		kill "$dns_pid" 2>/dev/null || true
 	fi
-	if [ -n "$tern_pid" ] && kill -0 "$tern_pid" 2>/dev/null; then
-		kill -TERM "$tern_pid" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$tern_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$tern_pid" 2>/dev/null || true
-		wait "$tern_pid" 2>/dev/null || true
-	fi
-	if [ -n "$peer_started" ]; then
-		"$peer" stop "$work/peer" || true
-	fi
-	rm -rf "$work"
+	stop_process "$tern_pid" 50
+	remove_work
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A port in [lo, hi] that nothing listens on right now.
-free_port() {
-	local lo=$1 hi=$2 p
-	for _ in $(seq 1 100); do
-		p=$((lo + RANDOM % (hi - lo + 1)))
-		port_open "$p" || {
-			echo "$p"
-			return 0
-		}
-	done
-	die "no free port in $lo-$hi"
-}
 
 # Runs smtp_load against PORT; its output line goes to stdout and $work/load.out.
 run_load() {
@@ -124,16 +95,7 @@ EOF
 	chmod -R a+rX "$work/tern"
 	"$tern" -config "$work/tern/config/tern.conf" serve >"$work/tern.log" 2>&1 &
 	tern_pid=$!
-	up=
-	for _ in $(seq 1 150); do
-		if port_open "$tport"; then
-			up=1
-			break
-		fi
-		kill -0 "$tern_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ -z "$up" ]; then
+	if ! wait_listening "$tport" "$tern_pid"; then
 		if kill -0 "$tern_pid" 2>/dev/null; then
 			why="still running but never accepted connections on 127.0.0.1:$tport (15 s)"
 		else

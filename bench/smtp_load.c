@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadutil.h"
+
 #define MAX_RCPTS 64
 #define MAX_THREADS 1024
 #define LINE_MAX_LEN 78
@@ -50,11 +52,8 @@ static const char *rcpts[MAX_RCPTS];
 static int nrcpts;
 static long opt_conc = 10, opt_size = 4096, opt_count = 2000;
 
-static struct addrinfo *target;
 static atomic_long next_msg;   /* messages claimed by threads */
 static atomic_long delivered;  /* messages that got 250 after the data */
-static atomic_bool stop;       /* set on the first failure */
-static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *body;             /* dot-stuffed body in wire form, ends in CRLF */
 static size_t body_len;        /* its length as sent */
 static size_t body_msg_len;    /* its length in the message (before stuffing) */
@@ -67,45 +66,9 @@ struct conn {
 	char reply[REPLY_MAX];
 };
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Reports the first failure of the run; later ones (often consequences of
- * the first) are left out. */
-static void fail(const char *fmt, ...)
-{
-	pthread_mutex_lock(&err_lock);
-	if (!atomic_exchange(&stop, true)) {
-		va_list ap;
-		va_start(ap, fmt);
-		fputs("smtp_load: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-		va_end(ap);
-	}
-	pthread_mutex_unlock(&err_lock);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int send_all(struct conn *c, const char *p, size_t n, const char *what)
 {
-	while (n > 0) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			fail("connection %d: sending %s: %s", c->id, what, strerror(errno));
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return load_send(c->fd, c->id, p, n, what);
 }
 
 /* Reads one reply, all its lines, into c->reply (lines joined by " | ") and
@@ -118,14 +81,14 @@ static int read_reply(struct conn *c, const char *cmd)
 		char *eol = memchr(c->buf, '\n', c->len);
 		if (eol == NULL) {
 			if (c->len == sizeof c->buf) {
-				fail("connection %d: after %s: reply line too long", c->id, cmd);
+				load_fail("connection %d: after %s: reply line too long", c->id, cmd);
 				return -1;
 			}
 			ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0) {
-				fail("connection %d: after %s: %s%s%s", c->id, cmd,
+				load_fail("connection %d: after %s: %s%s%s", c->id, cmd,
 				     r == 0 ? "connection closed by server" :
 				     (errno == EAGAIN || errno == EWOULDBLOCK) ? "timed out waiting for reply" :
 				     strerror(errno),
@@ -155,7 +118,7 @@ static int read_reply(struct conn *c, const char *cmd)
 		memmove(c->buf, c->buf + n, c->len - n);
 		c->len -= n;
 		if (!ok) {
-			fail("connection %d: after %s: malformed reply: %s", c->id, cmd, c->reply);
+			load_fail("connection %d: after %s: malformed reply: %s", c->id, cmd, c->reply);
 			return -1;
 		}
 		if (last)
@@ -170,7 +133,7 @@ static int command(struct conn *c, const char *line, int want1, int want2)
 	char out[1024];
 	int n = snprintf(out, sizeof out, "%s\r\n", line);
 	if (n < 0 || (size_t)n >= sizeof out) {
-		fail("command too long: %s", line);
+		load_fail("command too long: %s", line);
 		return -1;
 	}
 	if (send_all(c, out, (size_t)n, line) != 0)
@@ -179,33 +142,10 @@ static int command(struct conn *c, const char *line, int want1, int want2)
 	if (code < 0)
 		return -1;
 	if (code != want1 && code != want2) {
-		fail("connection %d: unexpected reply to %s: %s", c->id, line, c->reply);
+		load_fail("connection %d: unexpected reply to %s: %s", c->id, line, c->reply);
 		return -1;
 	}
 	return 0;
-}
-
-static int connect_target(struct conn *c)
-{
-	for (struct addrinfo *ai = target; ai != NULL; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			int one = 1;
-			struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-			c->fd = fd;
-			return 0;
-		}
-		int e = errno;
-		close(fd);
-		errno = e;
-	}
-	fail("connection %d: connect to %s port %s: %s", c->id, opt_host, opt_port, strerror(errno));
-	return -1;
 }
 
 /* Writes the header of message seq of connection id into out and returns
@@ -296,13 +236,14 @@ static void *worker(void *p)
 	char hdr[2048];
 	char *data = NULL;
 	c->fd = -1;
-	if (connect_target(c) != 0)
+	c->fd = load_connect(c->id, IO_TIMEOUT_S);
+	if (c->fd < 0)
 		goto out;
 	int code = read_reply(c, "the greeting");
 	if (code < 0)
 		goto out;
 	if (code != 220) {
-		fail("connection %d: unexpected greeting: %s", c->id, c->reply);
+		load_fail("connection %d: unexpected greeting: %s", c->id, c->reply);
 		goto out;
 	}
 	snprintf(line, sizeof line, "EHLO %s", opt_ehlo);
@@ -311,7 +252,7 @@ static void *worker(void *p)
 	data = malloc(sizeof hdr + body_len + 3);
 	if (data == NULL)
 		abort();
-	while (!atomic_load(&stop)) {
+	while (!atomic_load(&load_stop)) {
 		long seq = atomic_fetch_add(&next_msg, 1);
 		if (seq >= opt_count)
 			break;
@@ -337,13 +278,13 @@ static void *worker(void *p)
 		if (code < 0)
 			goto out;
 		if (code != 250) {
-			fail("connection %d: unexpected reply to the end of data (message %ld): %s",
+			load_fail("connection %d: unexpected reply to the end of data (message %ld): %s",
 			     c->id, seq, c->reply);
 			goto out;
 		}
 		atomic_fetch_add(&delivered, 1);
 	}
-	if (!atomic_load(&stop))
+	if (!atomic_load(&load_stop))
 		command(c, "QUIT", 221, 0);
 out:
 	free(data);
@@ -357,18 +298,6 @@ static void usage(void)
 	fprintf(stderr, "usage: smtp_load [-host H] [-port P] [-c CONCURRENCY] [-s SIZE] [-n COUNT]\n"
 			"                 [-from ADDR] [-to ADDR[,ADDR...]]... [-ehlo NAME]\n");
 	exit(2);
-}
-
-static long number(const char *flag, const char *s, long min)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno != 0 || *s == '\0' || *end != '\0' || v < min) {
-		fprintf(stderr, "smtp_load: %s: bad value %s\n", flag, s);
-		exit(2);
-	}
-	return v;
 }
 
 static void add_rcpts(char *list)
@@ -397,6 +326,7 @@ static void check_addr(const char *what, const char *a)
 
 int main(int argc, char **argv)
 {
+	load_name = "smtp_load";
 	for (int i = 1; i < argc; i++) {
 		const char *f = argv[i];
 		if (i + 1 >= argc)
@@ -407,11 +337,11 @@ int main(int argc, char **argv)
 		else if (strcmp(f, "-port") == 0)
 			opt_port = v;
 		else if (strcmp(f, "-c") == 0)
-			opt_conc = number(f, v, 1);
+			opt_conc = load_number(f, v, 1);
 		else if (strcmp(f, "-s") == 0)
-			opt_size = number(f, v, 1);
+			opt_size = load_number(f, v, 1);
 		else if (strcmp(f, "-n") == 0)
-			opt_count = number(f, v, 1);
+			opt_count = load_number(f, v, 1);
 		else if (strcmp(f, "-from") == 0)
 			opt_from = v;
 		else if (strcmp(f, "-to") == 0)
@@ -435,12 +365,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	int gai = getaddrinfo(opt_host, opt_port, &hints, &target);
-	if (gai != 0) {
-		fprintf(stderr, "smtp_load: %s port %s: %s\n", opt_host, opt_port, gai_strerror(gai));
+	if (load_resolve(opt_host, opt_port) != 0)
 		return 1;
-	}
 
 	char hdr[2048];
 	make_body(make_header(hdr, sizeof hdr, 0, 0));
@@ -449,27 +375,27 @@ int main(int argc, char **argv)
 	pthread_t *tids = calloc((size_t)opt_conc, sizeof *tids);
 	if (conns == NULL || tids == NULL)
 		abort();
-	double start = now();
+	double start = load_now();
 	long started = 0;
 	for (long i = 0; i < opt_conc; i++) {
 		conns[i].id = (int)i;
 		if (pthread_create(&tids[i], NULL, worker, &conns[i]) != 0) {
-			fail("cannot start thread %ld", i);
+			load_fail("cannot start thread %ld", i);
 			break;
 		}
 		started++;
 	}
 	for (long i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
-	double secs = now() - start;
-	freeaddrinfo(target);
+	double secs = load_now() - start;
+	freeaddrinfo(load_target);
 	free(conns);
 	free(tids);
 	free(body);
 
 	long done = atomic_load(&delivered);
 	size_t msg_size = strlen(hdr) + body_msg_len;
-	if (atomic_load(&stop) || done != opt_count) {
+	if (atomic_load(&load_stop) || done != opt_count) {
 		fprintf(stderr, "smtp_load: failed after %ld of %ld messages (%.2f s)\n", done, opt_count,
 			secs);
 		return 1;

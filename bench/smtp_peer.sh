@@ -37,11 +37,8 @@ dvdir=$work/dovecot
 maildir=$work/mail/bench/Maildir
 mailuser=ternbench
 
-log() { echo "smtp_peer: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
+prog=smtp_peer
+. "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root"
 
@@ -54,12 +51,7 @@ install_packages() {
 	log "installing ${missing[*]}"
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 	echo "postfix postfix/mailname string bench.example.test" | debconf-set-selections
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-		"${missing[@]}" >"$work/apt.log" 2>&1 || {
-		apt-get update -q >>"$work/apt.log" 2>&1
-		apt-get install -y -q "${missing[@]}" >>"$work/apt.log" 2>&1
-	} || die "apt-get install ${missing[*]} failed, see $work/apt.log"
+	apt_install "${missing[@]}"
 }
 
 # The distribution's own instances must not hold port 25, 143, ... nor start
@@ -157,11 +149,8 @@ EOF
 }
 
 write_dovecot() {
-	id "$mailuser" >/dev/null 2>&1 ||
-		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$mailuser"
 	local uid gid
-	uid=$(id -u "$mailuser")
-	gid=$(id -g "$mailuser")
+	system_user "$mailuser"
 	mkdir -p "$dvdir/run" "$dvdir/state" "$work/mail/bench"
 	chown -R "$uid:$gid" "$work/mail"
 	printf 'bench@example.test::%s:%s::%s::\n' "$uid" "$gid" "$work/mail/bench" >"$dvdir/users"
@@ -236,15 +225,6 @@ probe() {
 	die "probe message never reached $maildir; see $pflog and $dvdir/dovecot.log"
 }
 
-wait_port() {
-	local port=$1
-	for _ in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 do_stop() {
 	if [ -f "$pfdir/main.cf" ]; then
 		postfix -c "$pfdir" stop >/dev/null 2>&1 || postfix -c "$pfdir" abort >/dev/null 2>&1 || true
@@ -265,12 +245,6 @@ do_stop() {
 	done
 }
 
-start_exit() {
-	local st=$?
-	[ "$st" -eq 0 ] || do_stop
-	exit "$st"
-}
-
 case $cmd in
 start)
 	[ $# -eq 3 ] || usage
@@ -281,7 +255,7 @@ start)
 	trap start_exit EXIT
 	install_packages
 	stop_system_services
-	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+	if port_open "$port"; then
 		die "port $port is already in use"
 	fi
 	write_dovecot
