@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	# build
 	meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev
-	libssl-dev libunbound-dev libyaml-dev libcmocka-dev libsqlite3-dev libsodium-dev libidn2-dev libjansson-dev libarchive-dev libxml2-dev
+	libssl-dev libunbound-dev libyaml-dev libcmocka-dev libsqlite3-dev libsodium-dev libidn2-dev libjansson-dev libarchive-dev libxml2-dev zlib1g-dev libcurl4-openssl-dev
 	# libunbound's pkg-config file names these, so they must be present
 	libevent-dev nettle-dev libgmp-dev
 	# run: the DNSSEC root trust anchor used when none is configured
@@ -16,6 +16,10 @@ packages=(
 	publicsuffix
 	# tests: Python clients and fixtures, the DNS servers and zone signing
 	python3 python3-pytest python3-dnslib python3-yaml nsd ldnsutils openssl
+	# tests: a test CA and certificates for the SMTP client (MTA-STS, DANE)
+	python3-cryptography
+	# tests: named-checkzone, for the zone fragment of tern quickstart
+	bind9utils
 	# tests: network namespaces for servers on the standard ports
 	iproute2
 	# tests: real SMTP peers (a private Postfix relay instance, swaks; swaks
@@ -23,6 +27,9 @@ packages=(
 	postfix swaks libnet-ssleay-perl
 	# tests: DKIM interop (opendkim-testmsg, opendkim-genkey)
 	opendkim-tools
+	# tests: IMAP peers: Dovecot (imaptest scripts and benchmarks compared
+	# against it), and real clients (mbsync, offlineimap, fetchmail, mutt in tmux)
+	dovecot-imapd isync offlineimap3 fetchmail mutt tmux
 )
 
 missing=()
@@ -46,6 +53,11 @@ fi
 # nsd's package starts a system nsd; tests run their own on loopback ports.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nsd 2>/dev/null; then
 	systemctl stop nsd || true
+fi
+
+# dovecot's package may start a system Dovecot; tests run their own on free ports.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet dovecot 2>/dev/null; then
+	systemctl stop dovecot || true
 fi
 
 if [ "$(id -u)" = 0 ] && ! getent passwd tern >/dev/null; then

@@ -17,6 +17,7 @@ const struct cmd *const cmd_table[] = {
 	&cmd_serve,
 	&cmd_stop,
 	&cmd_localserve,
+	&cmd_quickstart,
 	&cmd_config_test,
 	&cmd_config_describe_static,
 	&cmd_config_describe_dynamic,
@@ -26,6 +27,7 @@ const struct cmd *const cmd_table[] = {
 	&cmd_dmarc_parsereportmsg,
 	&cmd_dmarc_composereports, &cmd_dmarc_outgoing,
 	&cmd_tlsrpt_parsereportmsg,
+	&cmd_tlsrpt_composereports, &cmd_tlsrpt_results,
 	&cmd_spf_check,
 	&cmd_dkim_gened25519, &cmd_dkim_genrsa, &cmd_dkim_txt, &cmd_dkim_verify, &cmd_dkim_sign,
 	&cmd_arc_verify, &cmd_arc_sign,
@@ -38,6 +40,8 @@ const struct cmd *const cmd_table[] = {
 	&cmd_verifydata,
 	&cmd_import,
 	&cmd_export,
+	&cmd_queue_list, &cmd_queue_hold, &cmd_queue_release, &cmd_queue_drop, &cmd_queue_kick,
+	&cmd_queue_dump,
 	NULL,
 };
 

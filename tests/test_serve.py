@@ -179,7 +179,8 @@ def test_localserve(world_dir):
         assert p.returncode == 0, out
         assert "wrote a new configuration" in out
         assert "password terntern" in out
-        assert "IMAP and HTTP are not in this version yet" in out
+        assert "HTTP is not in this version yet" in out
+        assert "127.0.0.1:1143" in out and "1993" in out
     finally:
         if p.poll() is None:
             p.kill()
