@@ -305,6 +305,23 @@ static int upgrade(struct globaldb *g, struct error *err)
 	}
 }
 
+/* Switching a new database to WAL takes an exclusive lock for which SQLite
+ * does not always call the busy handler: when two opens race (the server's
+ * SMTP service and queue open tern.db at start), one gets "database is
+ * locked" at once. Retry within the busy timeout. */
+static int set_wal(struct globaldb *g, struct error *err)
+{
+	for (int waited = 0;; waited += 50) {
+		if (gexec(g, "PRAGMA journal_mode = WAL", err) == 0)
+			return 0;
+		int code = sqlite3_errcode(g->db) & 0xff;
+		if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || waited >= STORE_BUSY_TIMEOUT_MS)
+			return -1;
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 int globaldb_open(const char *data_dir, struct globaldb **db_r, struct error *err)
 {
 	*db_r = NULL;
@@ -325,7 +342,7 @@ int globaldb_open(const char *data_dir, struct globaldb **db_r, struct error *er
 		return -1;
 	}
 	sqlite3_busy_timeout(g->db, STORE_BUSY_TIMEOUT_MS);
-	if (gexec(g, "PRAGMA journal_mode = WAL", err) != 0 ||
+	if (set_wal(g, err) != 0 ||
 	    gexec(g, store_durable() ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
 	          err) != 0 ||
 	    gexec(g, "PRAGMA foreign_keys = ON", err) != 0 || upgrade(g, err) != 0) {
