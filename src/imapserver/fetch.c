@@ -46,6 +46,9 @@
 #define FETCH_CHUNK (64 * 1024)
 /* A literal up to this size goes through the response buffer. */
 #define FETCH_INLINE_MAX 4096
+/* Most the response buffer may hold: the answer is sent once it passes
+ * FETCH_CHUNK between items, so only one large item ever fills it. */
+#define FETCH_OUT_MAX ((size_t)256 << 20)
 /* RFC 8970 §3.1: the preview is at most 256 characters; tern gives 200. */
 #define PREVIEW_CHARS 200
 /* Raw bytes of the text part read for a preview, and decoded text kept. */
@@ -75,6 +78,7 @@ struct fetch {
 	bool set_seen;               /* RFC 9051 §6.4.5: a non-PEEK body item, read-write */
 	bool add_modseq;             /* RFC 7162 §3.1.4.1, §3.2: MODSEQ in every answer */
 	struct arena *a;             /* per message */
+	struct arena *item;          /* per item: what ENVELOPE and BODYSTRUCTURE decode */
 	struct buf out;              /* the answer being written */
 	size_t answered;
 	bool expunged;               /* a message was gone when read (RFC 5530 EXPUNGEISSUED) */
@@ -325,7 +329,7 @@ static int write_envelope(struct fetch *fx, const struct message_part *p)
 	unsigned flags = (fx->s->out.imap_flags & IMAP_UTF8) ? MESSAGE_IMAP_UTF8 : 0;
 	if (buf_append_str(&fx->out, "ENVELOPE ") != 0)
 		return -1;
-	return message_imap_envelope_as(fx->a, p, flags, &fx->out);
+	return message_imap_envelope_as(fx->item, p, flags, &fx->out);
 }
 
 /* ---- BODY[section]<partial> (RFC 9051 §6.4.5, §7.5.2) ---- */
@@ -919,8 +923,8 @@ static int write_att(struct fetch *fx, struct msg_state *ms, const struct imap_f
 	case IMAP_FA_BODYSTRUCTURE:
 		if (buf_append_str(&fx->out, f->kind == IMAP_FA_BODY ? "BODY " : "BODYSTRUCTURE ") != 0)
 			return -1;
-		return message_imap_bodystructure(fx->a, fm->m->root, f->kind == IMAP_FA_BODYSTRUCTURE,
-		                                  &fx->out);
+		return message_imap_bodystructure(fx->item, fm->m->root,
+		                                  f->kind == IMAP_FA_BODYSTRUCTURE, &fx->out);
 	case IMAP_FA_BODY_SECTION:
 		return write_body_section(fx, fm, f);
 	case IMAP_FA_RFC822:
@@ -965,6 +969,11 @@ static int write_answer(struct fetch *fx, struct msg_state *ms)
 			r |= buf_append_char(&fx->out, ' ');
 		if (r == 0)
 			r = write_att(fx, ms, f);
+		/* sent as it is made: an answer of many items never sits whole
+		 * in memory */
+		arena_reset(fx->item);
+		if (r == 0 && fx->out.len >= FETCH_CHUNK)
+			r = out_send(fx);
 	}
 	if (r == 0 && ms->flags_changed && !ms->flags_done) {
 		r |= buf_append_str(&fx->out, items++ > 0 ? " " : "");
@@ -1177,8 +1186,9 @@ int imapsrv_cmd_fetch(struct imapsrv_session *s, const struct imap_command *cmd,
 	}
 	fx.ranges = ranges;
 	plan(&fx);
-	buf_init(&fx.out, BUF_UNBOUNDED);
+	buf_init(&fx.out, FETCH_OUT_MAX);
 	fx.a = arena_new(16 * 1024, ARENA_PLAIN);
+	fx.item = arena_new(16 * 1024, ARENA_PLAIN);
 	int walk = enable_condstore(&fx);
 	if (walk == 0 && fe->vanished)
 		walk = send_vanished(&fx);
@@ -1192,6 +1202,7 @@ int imapsrv_cmd_fetch(struct imapsrv_session *s, const struct imap_command *cmd,
 		walk = -1;
 	buf_free(&fx.out);
 	arena_free(&fx.a);
+	arena_free(&fx.item);
 	if (fx.broken)
 		return -1;
 	fetch_result(&fx, walk, r);

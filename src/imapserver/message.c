@@ -501,8 +501,7 @@ int imapsrv_report_expunged(struct imapsrv_session *s, const uint32_t *uids, siz
 		for (size_t i = 0; i < n; i++)
 			if (imapsrv_seq_of(s->sel, uids[i]) != 0)
 				v[k++] = uids[i];
-		for (size_t i = 0; i < k; i++)
-			imapsrv_view_remove(s->sel, v[i]);
+		imapsrv_view_remove_many(s->sel, v, k);
 		if (k == 0)
 			return 0;
 		buf_append_str(b, "* VANISHED ");
@@ -511,17 +510,21 @@ int imapsrv_report_expunged(struct imapsrv_session *s, const uint32_t *uids, siz
 		return flush_chunk(s, b, true);
 	}
 	/* RFC 9051 §7.5.1: each EXPUNGE numbers the message in the view left by
-	 * the ones before it (uids ascend, so the numbers never grow past). */
-	for (size_t i = 0; i < n; i++) {
+	 * the ones before it: uids ascend, so its number less those gone
+	 * before; the view loses them all in one pass. */
+	uint32_t *v = arena_alloc(s->cmd_arena, (n + 1) * sizeof(*v));
+	size_t k = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		uint32_t seq = imapsrv_seq_of(s->sel, uids[i]);
-		if (seq == 0)
+		if (seq == 0 || (k > 0 && uids[i] <= v[k - 1]))
 			continue;
-		imapsrv_view_remove(s->sel, uids[i]);
-		buf_appendf(b, "* %u EXPUNGE\r\n", seq);
-		if (flush_chunk(s, b, false) != 0)
-			return -1;
+		buf_appendf(b, "* %zu EXPUNGE\r\n", (size_t)seq - k);
+		v[k++] = uids[i];
+		rc = flush_chunk(s, b, false);
 	}
-	return flush_chunk(s, b, true);
+	imapsrv_view_remove_many(s->sel, v, k);
+	return rc != 0 ? -1 : flush_chunk(s, b, true);
 }
 
 /* The UIDs of src as ranges, consecutive ones joined (src ascends). */

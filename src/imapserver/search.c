@@ -266,6 +266,7 @@ struct eval {
 	struct imapsrv_session *s;
 	struct arena *prep;          /* the prepared tree */
 	struct arena *msg;           /* per message, reset */
+	struct arena *key;           /* per key: the field texts it decodes, reset */
 	struct node **all;           /* every node, to free buffers */
 	size_t n_all, cap_all;
 	int64_t now;
@@ -526,10 +527,10 @@ static const struct buf *body_text(struct eval *ev)
 static bool addresses_have(struct eval *ev, const char *v, size_t n, const struct buf *needle)
 {
 	struct message_address_list list;
-	message_address_parse(ev->msg, v, n, MESSAGE_ADDRESS_PLAIN, &list);
+	message_address_parse(ev->key, v, n, MESSAGE_ADDRESS_PLAIN, &list);
 	for (size_t i = 0; i < list.count; i++) {
 		const struct message_address *ad = &list.items[i];
-		const char *text = arena_printf(ev->msg, "%s <%s>", ad->name != NULL ? ad->name : "",
+		const char *text = arena_printf(ev->key, "%s <%s>", ad->name != NULL ? ad->name : "",
 		                                ad->address != NULL ? ad->address : "");
 		if (text_has(text, strlen(text), needle))
 			return true;
@@ -540,8 +541,8 @@ static bool addresses_have(struct eval *ev, const char *v, size_t n, const struc
 /* Whether some field named name holds needle in its decoded value (or, for
  * address fields, in its addresses); for HEADER with an empty string,
  * whether the field is present. */
-static bool field_has(struct eval *ev, const char *name, const struct buf *needle,
-                      bool addresses)
+static bool field_has_in(struct eval *ev, const char *name, const struct buf *needle,
+                         bool addresses)
 {
 	const struct message_headers *h = headers(ev);
 	for (const struct message_header *f = message_header_find(h, name, NULL); f != NULL;
@@ -549,14 +550,24 @@ static bool field_has(struct eval *ev, const char *name, const struct buf *needl
 		if (needle->len == 0)
 			return true;
 		size_t n;
-		char *v = message_header_unfold(ev->msg, f->value, f->value_len, &n);
+		char *v = message_header_unfold(ev->key, f->value, f->value_len, &n);
 		if (addresses && addresses_have(ev, v, n, needle))
 			return true;
-		char *d = message_decode_text(ev->msg, v, n, &n);
+		char *d = message_decode_text(ev->key, v, n, &n);
 		if (text_has(d, n, needle))
 			return true;
 	}
 	return false;
+}
+
+/* Each key's copies of the fields go when it is done: many keys on a
+ * large header cost one field's copies, not one per key. */
+static bool field_has(struct eval *ev, const char *name, const struct buf *needle,
+                      bool addresses)
+{
+	bool r = field_has_in(ev, name, needle, addresses);
+	arena_reset(ev->key);
+	return r;
 }
 
 /* field_has over the stored search headers: 1 if a record of the field
@@ -590,16 +601,17 @@ static bool search_field_has(struct eval *ev, const char *name, char letter,
 static bool header_text_has(struct eval *ev, const struct buf *needle)
 {
 	const struct message_headers *h = headers(ev);
-	for (size_t i = 0; i < h->count; i++) {
+	bool found = false;
+	for (size_t i = 0; i < h->count && !found; i++) {
 		const struct message_header *f = &h->fields[i];
 		size_t n;
-		char *v = message_header_unfold(ev->msg, f->value, f->value_len, &n);
-		char *d = message_decode_text(ev->msg, v, n, &n);
-		char *line = arena_printf(ev->msg, "%.*s: %s", (int)f->name_len, f->name, d);
-		if (text_has(line, strlen(line), needle))
-			return true;
+		char *v = message_header_unfold(ev->key, f->value, f->value_len, &n);
+		char *d = message_decode_text(ev->key, v, n, &n);
+		char *line = arena_printf(ev->key, "%.*s: %s", (int)f->name_len, f->name, d);
+		found = text_has(line, strlen(line), needle);
+		arena_reset(ev->key);  /* one field's copies at a time */
 	}
-	return false;
+	return found;
 }
 
 /* The day the Date: header names in its own zone, or the INTERNALDATE's. */
@@ -839,6 +851,7 @@ int imapsrv_search_eval(struct imapsrv_session *s, const struct imap_search_key 
 	struct eval ev = {.s = s, .out = out, .e = e, .now = (int64_t)time(NULL)};
 	ev.prep = arena_new(4096, ARENA_PLAIN);
 	ev.msg = arena_new(16384, ARENA_PLAIN);
+	ev.key = arena_new(16384, ARENA_PLAIN);
 	buf_init(&ev.body, BUF_UNBOUNDED);
 	int r = prepare(&ev, key, e) != NULL ? 0 : -1;
 	if (r == 0 && narrow(&ev, ev.all[0]) != 0)
@@ -855,6 +868,7 @@ int imapsrv_search_eval(struct imapsrv_session *s, const struct imap_search_key 
 	release(&ev);
 	store_uids_free(&ev.candidates);
 	arena_free(&ev.msg);
+	arena_free(&ev.key);
 	arena_free(&ev.prep);
 	return r;
 }

@@ -199,6 +199,27 @@ void imapsrv_view_remove(struct imapsrv_selected *sel, uint32_t uid)
 	uids_remove(sel->saved.v, &sel->saved.n, uid);
 }
 
+/* Drops from v[0..*n) (ascending) the values of gone[0..k) (ascending),
+ * in one pass. */
+static void uids_remove_sorted(uint32_t *v, size_t *n, const uint32_t *gone, size_t k)
+{
+	size_t w = 0, j = 0;
+	for (size_t i = 0; i < *n; i++) {
+		while (j < k && gone[j] < v[i])
+			j++;
+		if (j < k && gone[j] == v[i])
+			continue;
+		v[w++] = v[i];
+	}
+	*n = w;
+}
+
+void imapsrv_view_remove_many(struct imapsrv_selected *sel, const uint32_t *uids, size_t n)
+{
+	uids_remove_sorted(sel->uids, &sel->n, uids, n);
+	uids_remove_sorted(sel->saved.v, &sel->saved.n, uids, n);
+}
+
 int imapsrv_view_append(struct imapsrv_selected *sel, uint32_t uid)
 {
 	if (sel->n == sel->cap) {
@@ -646,24 +667,29 @@ static int current_status(struct imapsrv_session *s, struct store_mailbox *mb)
 }
 
 /* EXPUNGE n (RFC 9051 §7.5.1), or VANISHED with QRESYNC (RFC 7162
- * §3.2.10), for messages of the view expunged since expunge_modseq. */
+ * §3.2.10), for messages of the view expunged since expunge_modseq.
+ * Returns -1 when the store could not say (tried again later). */
 static int report_expunges(struct imapsrv_session *s)
 {
 	struct imapsrv_selected *sel = s->sel;
 	struct store_uids gone = {0};
 	struct error e;
-	if (store_vanished(s->acct, sel->mailbox_id, sel->expunge_modseq, &gone, &e) != 0)
-		return 0;  /* tried again after the next change */
+	if (store_vanished(s->acct, sel->mailbox_id, sel->expunge_modseq, &gone, &e) != 0) {
+		store_uids_free(&gone);
+		return -1;
+	}
+	/* Each EXPUNGE numbers the message in the view left by the ones before
+	 * it: with the UIDs ascending, its number less those already gone. */
 	size_t k = 0;
 	for (size_t i = 0; i < gone.n; i++) {
 		uint32_t seq = imapsrv_seq_of(sel, gone.v[i]);
-		if (seq == 0)
+		if (seq == 0 || (k > 0 && gone.v[i] <= gone.v[k - 1]))
 			continue;
 		if (!s->out.qresync)
-			buf_appendf(&s->wbuf, "* %u EXPUNGE\r\n", seq);
-		imapsrv_view_remove(sel, gone.v[i]);
+			buf_appendf(&s->wbuf, "* %zu EXPUNGE\r\n", (size_t)seq - k);
 		gone.v[k++] = gone.v[i];
 	}
+	imapsrv_view_remove_many(sel, gone.v, k);
 	if (s->out.qresync && k > 0) {
 		buf_append_str(&s->wbuf, "* VANISHED ");
 		imapsrv_write_uidset(&s->wbuf, gone.v, k);
@@ -689,19 +715,20 @@ static int report_changes(struct imapsrv_session *s, const struct store_mailbox 
 	struct error e;
 	size_t n_before = sel->n;
 	uint32_t old_next = sel->uidnext;
+	int rc = 0;
 	if (mb->uidnext > sel->uidnext) {
 		struct store_uidrange r = {sel->uidnext, UINT32_MAX};
-		if (store_msg_list(s->acct, sel->mailbox_id, &r, 1, 0, new_cb, sel, &e) != 0)
-			return 0;
+		rc = store_msg_list(s->acct, sel->mailbox_id, &r, 1, 0, new_cb, sel, &e);
 	}
-	if (mb->highestmodseq > sel->highestmodseq) {
+	if (rc == 0 && mb->highestmodseq > sel->highestmodseq) {
 		/* RFC 7162 §3.2.4: with QRESYNC every FETCH carries the UID */
 		struct changed_walk w = {.s = s, .below_uid = old_next,
 		                         .with_uid = uid_cmd || s->out.qresync};
-		if (store_msg_list(s->acct, sel->mailbox_id, NULL, 0, sel->highestmodseq, changed_cb, &w,
-		                   &e) != 0)
-			return 0;
+		rc = store_msg_list(s->acct, sel->mailbox_id, NULL, 0, sel->highestmodseq, changed_cb,
+		                    &w, &e);
 	}
+	/* Messages the view took are announced whatever failed after: the
+	 * numbers the client knows must match the view (RFC 9051 §7.4.1). */
 	if (sel->n != n_before) {
 		/* RFC 3501 §2.3.2: this session is the first told of them, unless
 		 * another was quicker (the store decides); when the store cannot
@@ -711,6 +738,8 @@ static int report_changes(struct imapsrv_session *s, const struct store_mailbox 
 		if (!s->out.rev2)
 			buf_appendf(&s->wbuf, "* %zu RECENT\r\n", recent_in_view(sel));
 	}
+	if (rc != 0)
+		return -1;  /* the rest is asked again at the next chance */
 	sel->uidnext = mb->uidnext;
 	sel->highestmodseq = mb->highestmodseq;
 	return 0;
@@ -732,14 +761,13 @@ int imapsrv_sync(struct imapsrv_session *s, bool allow_expunge, bool uid_cmd)
 		return -1;
 	}
 	buf_reset(&s->wbuf);
-	if (allow_expunge && sel->expunge_pending) {
-		report_expunges(s);
+	/* Marked done only once reported: a store that failed to answer is
+	 * asked again at the next chance. */
+	if (allow_expunge && sel->expunge_pending && report_expunges(s) == 0) {
 		sel->expunge_pending = false;
 		sel->expunge_modseq = mb.highestmodseq;
 	}
-	if (sel->dirty) {
-		report_changes(s, &mb, uid_cmd);
+	if (sel->dirty && report_changes(s, &mb, uid_cmd) == 0)
 		sel->dirty = false;
-	}
 	return imapsrv_send(s, &s->wbuf);
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 static const char msg[] = "From: a@example.org\r\nSubject: x\r\n\r\nhello\r\n";
 
@@ -241,6 +242,75 @@ static void test_select_qresync_seq_match(void **state)
 	done(t);
 }
 
+/* Runs one SQL statement on the account's database beside the store. */
+static void sql(struct cmdtest *t, const char *stmt)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/accounts/alice/index.db", t->dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, stmt, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Expunges the store could not list are reported at the next sync, not
+ * dropped (their numbers would be wrong ever after). */
+static void test_sync_expunge_retried(void **state)
+{
+	struct cmdtest *t = selected();
+	struct error e;
+	struct store_uidrange two = {2, 2};
+	assert_int_equal(store_flags_update(t->s.acct, t->s.sel->mailbox_id, &two, 1,
+	                                    STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, 0, NULL, NULL,
+	                                    &e), 0);
+	assert_int_equal(store_expunge(t->s.acct, t->s.sel->mailbox_id, NULL, 0, NULL, &e), 0);
+	sql(t, "ALTER TABLE expunged RENAME TO expunged_away");
+	sync_out(t, true, false);
+	assert_int_equal(t->s.sel->n, 3);
+	assert_true(t->s.sel->expunge_pending);
+	sql(t, "ALTER TABLE expunged_away RENAME TO expunged");
+	assert_string_equal(sync_out(t, true, false), "* 2 EXPUNGE\r\n");
+	assert_int_equal(t->s.sel->n, 2);
+	done(t);
+}
+
+/* A batch of expunges leaves the view and the saved result in one pass;
+ * each EXPUNGE numbers the message in the view the ones before it left. */
+static void test_view_remove_many(void **state)
+{
+	struct imapsrv_selected sel = {0};
+	for (uint32_t uid = 1; uid <= 10; uid++)
+		assert_int_equal(imapsrv_view_append(&sel, uid * 10), 0);
+	uint32_t saved[] = {20, 30, 90};
+	sel.saved.v = saved;
+	sel.saved.n = 3;
+	uint32_t gone[] = {5, 20, 30, 31, 100, 200};
+	imapsrv_view_remove_many(&sel, gone, 6);
+	assert_int_equal(sel.n, 7);
+	uint32_t want[] = {10, 40, 50, 60, 70, 80, 90};
+	assert_memory_equal(sel.uids, want, sizeof(want));
+	assert_int_equal(sel.saved.n, 1);
+	assert_int_equal(sel.saved.v[0], 90);
+	imapsrv_view_remove_many(&sel, gone, 0);
+	assert_int_equal(sel.n, 7);
+	free(sel.uids);
+
+	struct cmdtest *t = selected();
+	cmdtest_put(t, "Inbox", msg, 0, NULL);
+	sync_out(t, false, false);
+	struct store_uidrange r[] = {{1, 1}, {3, 4}};
+	struct error e;
+	assert_int_equal(store_flags_update(t->s.acct, t->s.sel->mailbox_id, r, 2,
+	                                    STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, 0, NULL, NULL,
+	                                    &e), 0);
+	assert_int_equal(store_expunge(t->s.acct, t->s.sel->mailbox_id, NULL, 0, NULL, &e), 0);
+	/* 1 goes (2,3,4 become 1,2,3), then 3 is 2, then 4 is 2 */
+	assert_string_equal(sync_out(t, true, false), "* 1 EXPUNGE\r\n* 2 EXPUNGE\r\n* 2 EXPUNGE\r\n");
+	assert_int_equal(t->s.sel->n, 1);
+	assert_int_equal(t->s.sel->uids[0], 2);
+	done(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +320,8 @@ int main(void)
 		cmocka_unit_test(test_sync_qresync),
 		cmocka_unit_test(test_select_qresync),
 		cmocka_unit_test(test_select_qresync_seq_match),
+		cmocka_unit_test(test_sync_expunge_retried),
+		cmocka_unit_test(test_view_remove_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

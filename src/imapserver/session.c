@@ -347,7 +347,8 @@ static int cmd_id(struct imapsrv_session *s, const struct imap_command *cmd,
 		log_str(l, "remote", s->remote_ip);
 		for (size_t i = 0; i < cmd->n_words && i < 30; i++)
 			if (cmd->values[i] != NULL && strlen(cmd->words[i]) < 32)
-				log_str(l, cmd->words[i], cmd->values[i]);
+				log_str(l, arena_printf(s->cmd_arena, "id.%s", cmd->words[i]),
+				        cmd->values[i]);
 		log_end(l);
 	}
 	buf_reset(&s->wbuf);
@@ -364,6 +365,8 @@ static void arena_for_state(struct imapsrv_session *s)
 	arena_free(&s->cmd_arena);
 	s->cmd_arena = arena_new(IMAPSRV_ARENA_BLOCK, s->state == IMAPSRV_NOT_AUTHENTICATED
 	                                              ? ARENA_SECRET : ARENA_PLAIN);
+	/* the same for the connection's input buffer (LOGIN, AUTHENTICATE) */
+	conn_set_secret_input(s->c, s->state == IMAPSRV_NOT_AUTHENTICATED);
 }
 
 /*
@@ -560,15 +563,22 @@ static int run_command(struct imapsrv_session *s, const struct imap_command *cmd
 static int send_ready(void *ctx, uint64_t size, struct error *e)
 {
 	struct imapsrv_session *s = ctx;
+	(void)size;
+	if (imapsrv_append_literal_check(s, s->rbuf.data, s->rbuf.len, e) != 0)
+		return 1;  /* NO [TRYCREATE] instead of "+" */
 	if (conn_write(s->c, "+ Ready\r\n", 9, e) != 0)
 		return -1;
 	return conn_flush(s->c, e);
 }
 
 /* Tighter limits before authentication (no APPEND, short commands). */
+/* APPEND octets held at once by all sessions of the process. */
+static struct imap_append_budget append_budget = { .max = IMAPSRV_APPEND_BUDGET };
+
 static void state_limits(const struct imapsrv_session *s, struct imap_limits *l)
 {
 	*l = s->set->limits;
+	l->append_budget = &append_budget;
 	if (s->state != IMAPSRV_NOT_AUTHENTICATED)
 		return;
 	l->command_max = 16384;
@@ -629,11 +639,14 @@ static int one_command(struct imapsrv_session *s)
 		return -1;
 	}
 	if (rc != 0) {
-		s->bad_count++;
-		if (send_status(s, ref.tag, "BAD", ref.code, e.msg) != 0)
+		s->bad_count += !ref.no;
+		if (send_status(s, ref.tag, ref.no ? "NO" : "BAD", ref.code, e.msg) != 0)
 			return -1;
-	} else if (run_command(s, &cmd) != 0) {
-		return -1;
+	} else {
+		int ran = run_command(s, &cmd);
+		imap_append_budget_release(lim.append_budget, cmd.append_held);
+		if (ran != 0)
+			return -1;
 	}
 	if (before == IMAPSRV_NOT_AUTHENTICATED) /* the line may have held a password */
 		explicit_bzero(s->rbuf.data, s->rbuf.len);
