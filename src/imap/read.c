@@ -28,6 +28,7 @@
 
 void imap_limits_default(struct imap_limits *l)
 {
+	*l = (struct imap_limits){0};   /* no append budget unless the caller sets one */
 	l->command_max = IMAP_COMMAND_MAX_DEFAULT;
 	l->args_max = IMAP_ARGS_MAX_DEFAULT;
 	l->depth_max = IMAP_DEPTH_MAX_DEFAULT;
