@@ -46,8 +46,6 @@ KNOWN_SKIPS = {
 # Scripts tern does not pass yet, and why: expected failures (strict, so a fix
 # shows up as XPASS and its line here goes). Only for IMAPTEST_TARGET=tern.
 TERN_KNOWN_FAILURES = {
-    "id": "a 31 kB ID command (RFC 2971 allows 30 field/value pairs of 1024 octets) gets "
-          "BAD [TOOBIG]: before login the session limits a command to 16384 octets",
 }
 
 # Scripts the Debian 12 Dovecot (2.3.19) fails by crashing (its log shows the

@@ -581,7 +581,7 @@ static void state_limits(const struct imapsrv_session *s, struct imap_limits *l)
 	l->append_budget = &append_budget;
 	if (s->state != IMAPSRV_NOT_AUTHENTICATED)
 		return;
-	l->command_max = 16384;
+	l->command_max = IMAP_PREAUTH_COMMAND_MAX;   /* the largest ID (RFC 2971 §3.3) fits */
 	l->args_max = 64;
 	l->append_max = 0;
 	l->append_total_max = 0;

@@ -302,7 +302,7 @@ static void test_plaintext_login_setting(void **state)
 	assert_true(strncmp(line(f), "a OK [CAPABILITY ", 17) == 0);
 }
 
-/* Before login a command is at most 16 KiB: a larger literal is refused
+/* Before login a command is at most 64 KiB: a larger literal is refused
  * before the client sends it (no "+"), and the session goes on. */
 static void test_preauth_limits(void **state)
 {
@@ -310,7 +310,7 @@ static void test_preauth_limits(void **state)
 	f->set.plaintext_login = true;
 	start(f);
 	line(f);
-	sendf(f, "a LOGIN alice {20000}");
+	sendf(f, "a LOGIN alice {70000}");
 	const char *l = line(f);
 	assert_true(strncmp(l, "a BAD [TOOBIG] ", 15) == 0);
 	sendf(f, "b NOOP");
