@@ -307,4 +307,10 @@ const struct config_account *config_find_account(const struct config *cfg, const
 void config_describe_static(FILE *f);
 void config_describe_dynamic(FILE *f);
 
+struct tls_server;
+/* The TLS server of listener l from its key/certificate pairs (NULL in *out
+ * when it has none). Returns 0, or -1 with e naming the listener. */
+int config_listener_tls(const struct config_listener *l, struct tls_server **out,
+                        struct error *e);
+
 #endif

@@ -64,23 +64,6 @@ static struct entry *add_entry(struct imap_services *s)
 	return en;
 }
 
-static int load_tls(const struct config_listener *l, struct tls_server **out, struct error *e)
-{
-	*out = NULL;
-	if (l->nkeycerts == 0)
-		return 0;
-	struct tls_cert_files *pairs = calloc(l->nkeycerts, sizeof(*pairs));
-	if (pairs == NULL)
-		abort();
-	for (size_t i = 0; i < l->nkeycerts; i++)
-		pairs[i] = (struct tls_cert_files){l->keycerts[i].cert_file, l->keycerts[i].key_file};
-	enum tls_min_version min = strcmp(l->tls_min_version, "TLSv1.3") == 0 ? TLS_MIN_V1_3
-	                                                                       : TLS_MIN_V1_2;
-	*out = tls_server_new(pairs, l->nkeycerts, min, e);
-	free(pairs);
-	return *out != NULL ? 0 : error_prefix(e, "listener %s", l->name);
-}
-
 /* Whether binding ip failed because the host has no IPv6 (localserve
  * listens on ::1 beside 127.0.0.1 and should start without it). */
 static bool no_ipv6_here(const char *ip, int err)
@@ -147,7 +130,7 @@ static int bind_listener(struct imap_services *s, const struct config *cfg, size
 	const struct config_listener *l = &cfg->st.listeners[li];
 	if (!l->imap.enabled && !l->imaps.enabled)
 		return 0;
-	if (load_tls(l, &s->tls[li], e) != 0)
+	if (config_listener_tls(l, &s->tls[li], e) != 0)
 		return -1;
 	s->connlimits[li] = connlimit_new((unsigned)l->max_connections,
 	                                  (unsigned)l->max_connections_per_ip, 32, 64);
