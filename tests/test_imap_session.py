@@ -497,6 +497,47 @@ def test_idle_expunge_from_other_session(srv):
         assert c.read_line() == b"i OK IDLE terminated\r\n"
 
 
+
+def server_threads(srv):
+    with open(f"/proc/{srv.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def test_idle_sessions_give_their_threads_back(srv):
+    """Sessions in IDLE are parked: no thread each while they wait, and a
+    delivery still reaches every one of them promptly."""
+    before = server_threads(srv)
+    sessions = []
+    try:
+        for _ in range(30):
+            c = logged_in(srv, account="bob")
+            c.cmd("s SELECT INBOX")
+            c.send(b"i IDLE\r\n")
+            assert c.read_line() == b"+ idling\r\n"
+            sessions.append(c)
+        deadline = time.time() + 5
+        while server_threads(srv) > before + 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert server_threads(srv) <= before + 2  # the listener's park thread
+        srv.deliver("bob", subject="idle-parked")
+        t0 = time.time()
+        for c in sessions:
+            assert re.fullmatch(rb"\* \d+ EXISTS\r\n", c.read_line())
+        assert time.time() - t0 < 2.0
+        for c in sessions:
+            c.send(b"DONE\r\n")
+        for c in sessions:
+            line = c.read_line()
+            while line.startswith(b"* "):  # RECENT, for the one that took it
+                line = c.read_line()
+            assert line == b"i OK IDLE terminated\r\n"
+    finally:
+        for c in sessions:
+            c.close()
+
 # --- COMPRESS ---
 
 class Deflated:

@@ -5,6 +5,12 @@
  * keeps the original descriptor until the thread ends, so that a forced
  * shutdown(2) after the grace period reaches the right socket even if the
  * session already closed its copy and the number was reused.
+ *
+ * Parked sessions (listener_park) have no thread: their descriptors are in
+ * the listener's epoll set, watched by its park thread (started with the
+ * first park), which also wakes them when their time is up (checked once a
+ * second) or the listener stops, and gives the heap pages their threads
+ * freed back to the system.
  */
 #include "core/listener.h"
 
@@ -15,13 +21,17 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +40,19 @@ struct session {
 	struct listener_conn lc;
 	int keep_fd;              /* the listener's own copy of the socket */
 	struct session *prev, *next;
+	/* Parking. Set by listener_park in the session's own thread: */
+	bool park_asked;
+	int park_fds[LISTENER_PARK_FDS_MAX];
+	size_t npark;
+	unsigned park_timeout_ms;
+	listener_resume_fn *resume;
+	void *resume_ctx;
+	/* under l->mu while parked: */
+	bool parked;              /* its fds are in the epoll set */
+	int64_t park_deadline;    /* CLOCK_MONOTONIC ms */
+	enum listener_wake why;   /* for the resume thread */
+	bool resuming;            /* the thread runs resume, not the handler */
+	struct session *wake_next;
 };
 
 struct listener {
@@ -40,10 +63,31 @@ struct listener {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct session *sessions; /* running, under mu */
+	struct session *sessions; /* running or parked, under mu */
 	size_t active;
 	bool shut;
+	/* parking, under mu */
+	int epfd;                 /* -1 until the first park */
+	int park_quit;            /* eventfd: ends the park thread */
+	pthread_t park_thread;
+	bool park_running;
+	size_t parked;
+	struct session *retry;    /* woken, but no thread could be started yet */
+	bool trim_due;
+	int64_t trim_at;
 };
+
+/* How often the park thread looks for parked sessions whose time is up. */
+#define PARK_SCAN_MS 1000
+/* Heap trims after parks: at most one per this many milliseconds. */
+#define PARK_TRIM_MS 1000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int listener_bind(const char *ip, int port, struct error *e)
 {
@@ -99,11 +143,12 @@ static void session_unlink(struct listener *l, struct session *s)
 		s->next->prev = s->prev;
 }
 
-static void *session_main(void *arg)
+static int park(struct listener *l, struct session *s);
+
+/* The session is over: its connection slot and the listener's copy of the
+ * socket go. */
+static void session_end(struct listener *l, struct session *s)
 {
-	struct session *s = arg;
-	struct listener *l = s->l;
-	l->opts.handler(l->opts.ctx, &s->lc);
 	pthread_mutex_lock(&l->mu);
 	session_unlink(l, s);
 	close(s->keep_fd);
@@ -113,7 +158,36 @@ static void *session_main(void *arg)
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 	free(s);
+}
+
+static void *session_main(void *arg)
+{
+	struct session *s = arg;
+	struct listener *l = s->l;
+	if (s->resuming)
+		s->resume(s->resume_ctx, &s->lc, s->why);
+	else
+		l->opts.handler(l->opts.ctx, &s->lc);
+	while (s->park_asked) {
+		s->park_asked = false;
+		if (park(l, s) == 0)
+			return NULL;  /* the park thread owns it now */
+		s->resume(s->resume_ctx, &s->lc, LISTENER_WAKE_STOP);
+	}
+	session_end(l, s);
 	return NULL;
+}
+
+static int start_thread(struct session *s)
+{
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, LISTENER_STACK_SIZE);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t t;
+	int r = pthread_create(&t, &attr, session_main, s);
+	pthread_attr_destroy(&attr);
+	return r;
 }
 
 /* Tells a refused peer why, without waiting for it, and closes. */
@@ -132,13 +206,8 @@ static void refuse(struct listener *l, int fd, enum connlimit_verdict why)
 
 static int spawn(struct listener *l, struct session *s)
 {
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, LISTENER_STACK_SIZE);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_t t;
 	pthread_mutex_lock(&l->mu);
-	int r = pthread_create(&t, &attr, session_main, s);
+	int r = start_thread(s);
 	if (r == 0) {
 		s->next = l->sessions;
 		if (s->next != NULL)
@@ -147,7 +216,6 @@ static int spawn(struct listener *l, struct session *s)
 		l->active++;
 	}
 	pthread_mutex_unlock(&l->mu);
-	pthread_attr_destroy(&attr);
 	return r;
 }
 
@@ -209,6 +277,216 @@ static void *accept_main(void *arg)
 	}
 }
 
+/*
+ * Parking.
+ */
+
+/* Markers in the epoll set for the listener's own descriptors. */
+static char mark_cancel, mark_quit;
+
+/* Takes s out of the epoll set and queues it on *wake to resume for why;
+ * with mu held. */
+static void unpark(struct listener *l, struct session *s, enum listener_wake why,
+                   struct session **wake)
+{
+	if (!s->parked)
+		return;  /* a second event of the same batch */
+	for (size_t i = 0; i < s->npark; i++)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->park_fds[i], NULL);
+	s->parked = false;
+	l->parked--;
+	s->why = why;
+	s->resuming = true;
+	s->wake_next = *wake;
+	*wake = s;
+}
+
+/* Wakes the parked sessions that are out of time, or all of them when the
+ * listener stops; with mu held. */
+static void unpark_due(struct listener *l, int64_t now, bool stop, struct session **wake)
+{
+	for (struct session *s = l->sessions; s != NULL; s = s->next) {
+		if (s->parked && stop)
+			unpark(l, s, LISTENER_WAKE_STOP, wake);
+		else if (s->parked && now >= s->park_deadline)
+			unpark(l, s, LISTENER_WAKE_TIMEOUT, wake);
+	}
+}
+
+/* Starts the resume threads of the sessions on wake; those that cannot have
+ * one yet go to l->retry, for the next round. */
+static void start_resumes(struct listener *l, struct session *wake)
+{
+	while (wake != NULL) {
+		struct session *s = wake;
+		wake = s->wake_next;
+		int r = start_thread(s);
+		if (r == 0)
+			continue;
+		log_msgf(LOG_ERROR, l->name, "cannot resume a parked session: %s", strerror(r));
+		pthread_mutex_lock(&l->mu);
+		s->wake_next = l->retry;
+		l->retry = s;
+		pthread_mutex_unlock(&l->mu);
+	}
+}
+
+/* Gives the heap pages freed by sessions that parked back to the system,
+ * once parking has been quiet for PARK_TRIM_MS: the threads that ended
+ * leave holes in the heap that stay resident until trimmed. */
+static void trim_if_due(struct listener *l, int64_t now)
+{
+	pthread_mutex_lock(&l->mu);
+	bool due = l->trim_due && now >= l->trim_at;
+	if (due)
+		l->trim_due = false;
+	pthread_mutex_unlock(&l->mu);
+	if (due)
+		malloc_trim(0);
+}
+
+static void *park_main(void *arg)
+{
+	struct listener *l = arg;
+	int64_t next_scan = now_ms() + PARK_SCAN_MS;
+	bool stopping = false;
+	for (;;) {
+		struct epoll_event ev[64];
+		int n = epoll_wait(l->epfd, ev, 64, l->retry != NULL ? 100 : PARK_SCAN_MS);
+		if (n < 0) {
+			if (errno != EINTR)
+				pause_ms(100);
+			n = 0;
+		}
+		int64_t now = now_ms();
+		bool quit = false, stop = false;
+		struct session *wake = NULL;
+		pthread_mutex_lock(&l->mu);
+		wake = l->retry;
+		l->retry = NULL;
+		for (int i = 0; i < n; i++) {
+			void *p = ev[i].data.ptr;
+			if (p == &mark_quit)
+				quit = true;
+			else if (p == &mark_cancel)
+				stop = true;
+			else
+				unpark(l, p, LISTENER_WAKE_READY, &wake);
+		}
+		if (stop && !stopping) {  /* the pipe stays readable: watch it once */
+			stopping = true;
+			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cancel[0], NULL);
+		}
+		if (stop || now >= next_scan) {
+			unpark_due(l, now, stop, &wake);
+			next_scan = now + PARK_SCAN_MS;
+		}
+		pthread_mutex_unlock(&l->mu);
+		start_resumes(l, wake);
+		trim_if_due(l, now);
+		if (quit)
+			return NULL;
+	}
+}
+
+/* Starts the park thread and its epoll set if not yet; with mu held. */
+static int park_thread_start(struct listener *l)
+{
+	if (l->park_running)
+		return 0;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->park_quit = eventfd(0, EFD_CLOEXEC);
+	struct epoll_event q = {.events = EPOLLIN, .data.ptr = &mark_quit};
+	struct epoll_event c = {.events = EPOLLIN, .data.ptr = &mark_cancel};
+	if (l->epfd < 0 || l->park_quit < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->park_quit, &q) != 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->cancel[0], &c) != 0 ||
+	    pthread_create(&l->park_thread, NULL, park_main, l) != 0) {
+		log_msgf(LOG_ERROR, l->name, "cannot start parking: %s", strerror(errno));
+		if (l->epfd >= 0)
+			close(l->epfd);
+		if (l->park_quit >= 0)
+			close(l->park_quit);
+		l->epfd = l->park_quit = -1;
+		return -1;
+	}
+	l->park_running = true;
+	return 0;
+}
+
+/* Puts s's descriptors in the epoll set. Returns 0, or -1 when it cannot be
+ * parked (the listener stops, epoll failed): then it stays the caller's. */
+static int park(struct listener *l, struct session *s)
+{
+	pthread_mutex_lock(&l->mu);
+	int r = -1;
+	if (!l->shut && park_thread_start(l) == 0) {
+		size_t added = 0;
+		for (; added < s->npark; added++) {
+			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+			if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, s->park_fds[added], &ev) != 0) {
+				log_msgf(LOG_ERROR, l->name, "cannot park a session: %s", strerror(errno));
+				break;
+			}
+		}
+		if (added == s->npark) {
+			int64_t now = now_ms();
+			s->parked = true;
+			s->park_deadline = now + s->park_timeout_ms;
+			l->parked++;
+			if (!l->trim_due) {
+				l->trim_due = true;
+				l->trim_at = now + PARK_TRIM_MS;
+			}
+			r = 0;
+		} else {
+			while (added > 0)
+				epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->park_fds[--added], NULL);
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
+void listener_park(const struct listener_conn *lc, const int *fds, size_t nfds,
+                   unsigned timeout_ms, listener_resume_fn *resume, void *ctx)
+{
+	struct session *s = (struct session *)((char *)lc - offsetof(struct session, lc));
+	if (nfds > LISTENER_PARK_FDS_MAX)
+		abort();
+	memcpy(s->park_fds, fds, nfds * sizeof(*fds));
+	s->npark = nfds;
+	s->park_timeout_ms = timeout_ms;
+	s->resume = resume;
+	s->resume_ctx = ctx;
+	s->park_asked = true;
+}
+
+size_t listener_parked(struct listener *l)
+{
+	pthread_mutex_lock(&l->mu);
+	size_t n = l->parked;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+/* Ends the park thread once no session is left; with mu held. */
+static void park_thread_stop(struct listener *l)
+{
+	if (!l->park_running)
+		return;
+	uint64_t one = 1;
+	ssize_t w = write(l->park_quit, &one, sizeof(one));
+	(void)w;
+	pthread_mutex_unlock(&l->mu);
+	pthread_join(l->park_thread, NULL);
+	pthread_mutex_lock(&l->mu);
+	l->park_running = false;
+	close(l->epfd);
+	close(l->park_quit);
+	l->epfd = l->park_quit = -1;
+}
+
 struct listener *listener_start(int fd, const struct listener_opts *opts, struct error *e)
 {
 	struct listener *l = calloc(1, sizeof(*l));
@@ -220,6 +498,7 @@ struct listener *listener_start(int fd, const struct listener_opts *opts, struct
 	if (l->name == NULL)
 		abort();
 	l->opts.name = l->name;
+	l->epfd = l->park_quit = -1;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	if (pipe2(l->cancel, O_CLOEXEC) != 0) {
@@ -293,6 +572,7 @@ void listener_free(struct listener **lp, unsigned grace_ms)
 		shutdown(s->keep_fd, SHUT_RDWR);
 	while (l->active > 0)
 		pthread_cond_wait(&l->cv, &l->mu);
+	park_thread_stop(l);
 	pthread_mutex_unlock(&l->mu);
 	close(l->cancel[0]);
 	close(l->cancel[1]);

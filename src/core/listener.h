@@ -9,6 +9,13 @@
  * refused connection is sent a fixed protocol line ("421 ..." for SMTP) and
  * closed without a thread.
  *
+ * Parking: a session that will wait long for its peer (IMAP IDLE) may give
+ * its thread back (listener_park). One thread per listener then watches the
+ * descriptors of every parked session with epoll, and when one of them is
+ * readable, its time is up or the listener stops, the session resumes in a
+ * new thread. Thousands of idle sessions thus cost their heap state only,
+ * not a thread stack each (DESIGN.md, process model).
+ *
  * Stopping: the accept loop ends, and every session learns of it through a
  * cancel descriptor (conn_set_cancel_fd) that becomes readable, so sessions
  * waiting for a command end at once (SMTP answers 421). Sessions in the
@@ -45,8 +52,24 @@ struct listener_conn {
 	int cancel_fd;
 };
 
-/* Runs one connection in its thread; must close lc->fd (conn_free does). */
+/* Runs one connection in its thread; must close lc->fd (conn_free does),
+ * unless it called listener_park as its last act. */
 typedef void listener_handler(void *ctx, const struct listener_conn *lc);
+
+/* Why a parked session resumes. */
+enum listener_wake {
+	LISTENER_WAKE_READY,    /* one of its descriptors is readable */
+	LISTENER_WAKE_TIMEOUT,  /* its time is up */
+	LISTENER_WAKE_STOP,     /* the listener stops (or parking failed) */
+};
+
+/* Continues a parked session in a new thread; the same rules as for the
+ * handler apply (it may park again). */
+typedef void listener_resume_fn(void *ctx, const struct listener_conn *lc,
+                                enum listener_wake why);
+
+/* Descriptors one parked session may wait on. */
+#define LISTENER_PARK_FDS_MAX 4
 
 struct listener_opts {
 	const char *name;          /* for logs: "smtp", "submission", ... */
@@ -71,7 +94,20 @@ void listener_shutdown(struct listener *l);
  * the threads to notice. Frees *l and sets it to NULL. */
 void listener_free(struct listener **l, unsigned grace_ms);
 
-/* Sessions running now. */
+/* Sessions running now, parked ones included. */
 size_t listener_active(struct listener *l);
+
+/* Asks for lc's session to be parked once the handler (or resume function)
+ * returns, which must be its next act: its thread ends, and resume(ctx, lc,
+ * why) runs in a new thread when one of fds[0..nfds) (nfds at most
+ * LISTENER_PARK_FDS_MAX, which stay open meanwhile) is readable, after
+ * timeout_ms, or when the listener stops. Parking after the listener was
+ * told to stop, or when epoll refuses a descriptor, resumes at once with
+ * LISTENER_WAKE_STOP. lc must be the one the handler was given. */
+void listener_park(const struct listener_conn *lc, const int *fds, size_t nfds,
+                   unsigned timeout_ms, listener_resume_fn *resume, void *ctx);
+
+/* Parked sessions now. */
+size_t listener_parked(struct listener *l);
 
 #endif

@@ -1,5 +1,6 @@
 /* listener_test.c: accept loop, connection limit refusal, shutdown ending a
- * session that waits for input, and bind errors. */
+ * session that waits for input, parking (resumed by input, by its timeout
+ * and by shutdown, without a thread meanwhile), and bind errors. */
 #include "core/conn.h"
 #include "core/connlimit.h"
 #include "core/error.h"
@@ -9,6 +10,9 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
@@ -93,6 +97,132 @@ static void test_echo_limit_and_shutdown(void **state)
 	connlimit_free(&cl);
 }
 
+/*
+ * Parking: the handler answers "parked" and parks on its socket; the
+ * resume function says why it runs and what line came, then ends.
+ */
+
+struct parker {
+	unsigned timeout_ms;
+	struct conn *c;
+};
+
+static void resumed(void *ctx, const struct listener_conn *lc, enum listener_wake why)
+{
+	struct conn *c = ctx;
+	struct error e;
+	static const char *const names[] = {"ready", "timeout", "stop"};
+	struct conn_line line;
+	if (why == LISTENER_WAKE_READY && conn_read_line(c, &line, &e) == 0)
+		conn_printf(c, &e, "%s %s\r\n", names[why], line.data);
+	else
+		conn_printf(c, &e, "%s\r\n", names[why]);
+	conn_flush(c, &e);
+	(void)lc;
+	conn_free(&c);
+}
+
+static void parks(void *ctx, const struct listener_conn *lc)
+{
+	const struct parker *p = ctx;
+	struct error e;
+	struct conn *c = conn_new(lc->fd, 512, &e);
+	conn_printf(c, &e, "parked\r\n");
+	conn_flush(c, &e);
+	int fd = lc->fd;
+	listener_park(lc, &fd, 1, p->timeout_ms, resumed, c);
+}
+
+static struct listener *start_parker(struct parker *p, int *port)
+{
+	struct error e;
+	int fd = listener_bind("127.0.0.1", 0, &e);
+	assert_true(fd >= 0);
+	*port = port_of(fd);
+	struct listener_opts o = {.name = "park", .handler = parks, .ctx = p};
+	struct listener *l = listener_start(fd, &o, &e);
+	assert_non_null(l);
+	return l;
+}
+
+static void wait_parked(struct listener *l, size_t n)
+{
+	for (int i = 0; i < 500 && listener_parked(l) != n; i++)
+		usleep(10000);
+	assert_int_equal(listener_parked(l), n);
+}
+
+static int threads_now(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Threads:", 8) == 0)
+			n = atoi(line + 8);
+	if (f != NULL)
+		fclose(f);
+	return n;
+}
+
+static void test_park_resumes_on_input(void **state)
+{
+	struct parker p = {.timeout_ms = 60000};
+	int port;
+	struct listener *l = start_parker(&p, &port);
+	enum { N = 20 };
+	int fds[N];
+	char buf[128];
+	for (int i = 0; i < N; i++) {
+		fds[i] = dial(port);
+		read_some(fds[i], buf, sizeof(buf));
+		assert_string_equal(buf, "parked\r\n");
+	}
+	wait_parked(l, N);
+	assert_int_equal(listener_active(l), N);
+	/* no thread per parked session: the accept and park threads remain */
+	for (int i = 0; i < 100 && threads_now() > 3; i++)
+		usleep(10000);
+	assert_int_equal(threads_now(), 3);
+	for (int i = 0; i < N; i++) {
+		char line[32];
+		int len = snprintf(line, sizeof(line), "hello %d\r\n", i);
+		assert_int_equal(write(fds[i], line, (size_t)len), len);
+		read_some(fds[i], buf, sizeof(buf));
+		snprintf(line, sizeof(line), "ready hello %d\r\n", i);
+		assert_string_equal(buf, line);
+		close(fds[i]);
+	}
+	wait_parked(l, 0);
+	listener_free(&l, 5000);
+}
+
+static void test_park_timeout_and_stop(void **state)
+{
+	struct parker p = {.timeout_ms = 100};
+	int port;
+	struct listener *l = start_parker(&p, &port);
+	char buf[128];
+	int a = dial(port);
+	read_some(a, buf, sizeof(buf));
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	read_some(a, buf, sizeof(buf));  /* the time is looked at once a second */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(buf, "timeout\r\n");
+	assert_true(t1.tv_sec - t0.tv_sec <= 3);
+	close(a);
+
+	p.timeout_ms = 60000;
+	int b = dial(port);
+	read_some(b, buf, sizeof(buf));
+	wait_parked(l, 1);
+	listener_free(&l, 5000);  /* the parked session resumes to stop */
+	read_some(b, buf, sizeof(buf));
+	assert_string_equal(buf, "stop\r\n");
+	close(b);
+}
+
 static void test_bind_errors(void **state)
 {
 	struct error e;
@@ -109,6 +239,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echo_limit_and_shutdown),
+		cmocka_unit_test(test_park_resumes_on_input),
+		cmocka_unit_test(test_park_timeout_and_stop),
 		cmocka_unit_test(test_bind_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

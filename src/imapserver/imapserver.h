@@ -3,8 +3,11 @@
  * IMAP4rev1) on one connection, as the services (service.h) and the tests
  * run it.
  *
- * A session runs on one conn in one thread: read a command, check the
- * state, act, answer. Logins are checked through a lookup the caller gives
+ * A session runs on one conn: read a command, check the state, act,
+ * answer. While it waits in IDLE it may park instead of holding its thread
+ * (imapsrv_session_continue with a park): the service hands its
+ * descriptors to the listener's park thread and resumes it when one of
+ * them is readable. Logins are checked through a lookup the caller gives
  * (the accounts of the running configuration) and throttled by a
  * loginguard shared with the SMTP server.
  */
@@ -67,10 +70,43 @@ struct imapsrv_settings {
 	const char *preauth_account;
 };
 
-/* Runs a session on c until LOGOUT, an error, the idle timeout or shutdown:
- * once cancel_fd (-1: none) is readable, a session waiting for a command or
- * in IDLE answers "* BYE" and ends. peer is the client's address (NULL:
- * unknown). Does not free c. */
+struct imapsrv_session;
+
+/* A session on c (not owned; it must outlive the session). cancel_fd (-1:
+ * none) becomes readable when the server stops: a session waiting for a
+ * command or in IDLE then answers "* BYE" and ends. peer is the client's
+ * address (NULL: unknown). */
+struct imapsrv_session *imapsrv_session_new(struct conn *c, const struct sockaddr *peer,
+                                            int cancel_fd, const struct imapsrv_settings *set);
+
+/* Why imapsrv_session_continue is called. */
+enum imapsrv_wake {
+	IMAPSRV_WAKE_START,    /* the first call: greet */
+	IMAPSRV_WAKE_READY,    /* one of the park's descriptors is readable */
+	IMAPSRV_WAKE_TIMEOUT,  /* the park's time is up */
+	IMAPSRV_WAKE_STOP,     /* the server stops */
+};
+
+/* What a parked session waits for: any of fds readable, at most
+ * timeout_ms. */
+struct imapsrv_park {
+	int fds[2];
+	size_t nfds;
+	unsigned timeout_ms;
+};
+
+/* Runs s until LOGOUT, an error, the idle timeout or shutdown (returns 0:
+ * free it), or, when park is not NULL, until it waits in IDLE with nothing
+ * to do (returns 1 with *park filled; call again with the reason once it is
+ * due). Without park, IDLE waits in the calling thread. */
+int imapsrv_session_continue(struct imapsrv_session *s, enum imapsrv_wake why,
+                             struct imapsrv_park *park);
+
+/* Flushes what is left to send and frees the session; *s becomes NULL. */
+void imapsrv_session_free(struct imapsrv_session **s);
+
+/* The whole session in the calling thread: new, continue without parking,
+ * free. Does not free c. */
 void imapsrv_session_run(struct conn *c, const struct sockaddr *peer, int cancel_fd,
                          const struct imapsrv_settings *set);
 

@@ -18,6 +18,7 @@
 #include "core/ratelimit.h"
 #include "core/tls.h"
 #include "imap/imap.h"
+#include "imapserver/imapserver.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -111,6 +112,11 @@ struct imapsrv_session {
 	bool compressed;             /* COMPRESS DEFLATE is active */
 	unsigned bad_count;
 	struct buf rbuf;             /* the command reader's scratch */
+	struct {                     /* idle.c: an IDLE in progress (RFC 2177) */
+		bool active;
+		char *tag;               /* malloc'd, for the tagged completion */
+		int64_t deadline;        /* CLOCK_MONOTONIC ms: autologout */
+	} idle;
 };
 
 /* ---- selected.c: sequence sets and the view ---- */
@@ -307,6 +313,25 @@ int imapsrv_login_done(struct imapsrv_session *s, const char *account, struct im
 
 /* Leaves the selected mailbox, if any (no expunge). */
 void imapsrv_unselect(struct imapsrv_session *s);
+
+/* Writes a status response (tag NULL: untagged) and flushes; -1 on a
+ * broken connection. */
+int imapsrv_send_status(struct imapsrv_session *s, const char *tag, const char *status,
+                        const char *code, const char *text);
+
+/* idle.c: IDLE (imapsrv_cmd_idle starts it and answers later, s->idle).
+ * While s->idle.active, the session loop calls one of: */
+/* The blocking wait: one event (a change, the client's line, the cancel fd,
+ * the timeout) handled. Returns 0, or -1 when the session ends. */
+int imapsrv_idle_wait(struct imapsrv_session *s);
+/* Whether the session can park now (nothing buffered from the client):
+ * then its memory is released and park filled. */
+bool imapsrv_idle_park(struct imapsrv_session *s, struct imapsrv_park *park);
+/* Handles a wake of a parked (or buffered) IDLE: sends the changes, reads
+ * DONE and answers, or says BYE. Returns 0, or -1 when the session ends. */
+int imapsrv_idle_wake(struct imapsrv_session *s, enum imapsrv_wake why);
+/* Ends the IDLE state (frees the tag). */
+void imapsrv_idle_clear(struct imapsrv_session *s);
 
 /* Session-level commands: session.c (CAPABILITY, NOOP, CHECK, LOGOUT,
  * STARTTLS, ENABLE, ID, UNAUTHENTICATE, SELECT, EXAMINE, CLOSE, UNSELECT),

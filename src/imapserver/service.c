@@ -39,6 +39,45 @@ struct imap_services {
 	bool localserve;
 };
 
+/* A session that went idle in IDLE parks (listener_park) until its socket
+ * or its change notifier is readable; then it runs on in a new thread. */
+struct running {
+	struct conn *c;
+	struct imapsrv_session *s;
+};
+
+static enum imapsrv_wake wake_of(enum listener_wake w)
+{
+	switch (w) {
+	case LISTENER_WAKE_READY:
+		return IMAPSRV_WAKE_READY;
+	case LISTENER_WAKE_TIMEOUT:
+		return IMAPSRV_WAKE_TIMEOUT;
+	case LISTENER_WAKE_STOP:
+		break;
+	}
+	return IMAPSRV_WAKE_STOP;
+}
+
+static void resume(void *ctx, const struct listener_conn *lc, enum listener_wake why);
+
+static void run(struct running *r, const struct listener_conn *lc, enum imapsrv_wake why)
+{
+	struct imapsrv_park park;
+	if (imapsrv_session_continue(r->s, why, &park) == 1) {
+		listener_park(lc, park.fds, park.nfds, park.timeout_ms, resume, r);
+		return;
+	}
+	imapsrv_session_free(&r->s);
+	conn_free(&r->c);
+	free(r);
+}
+
+static void resume(void *ctx, const struct listener_conn *lc, enum listener_wake why)
+{
+	run(ctx, lc, wake_of(why));
+}
+
 static void handle(void *ctx, const struct listener_conn *lc)
 {
 	struct entry *en = ctx;
@@ -46,8 +85,13 @@ static void handle(void *ctx, const struct listener_conn *lc)
 	struct conn *c = conn_new(lc->fd, IMAP_LINE_MAX_DEFAULT, &e);
 	if (c == NULL)
 		return;
-	imapsrv_session_run(c, (const struct sockaddr *)&lc->peer, lc->cancel_fd, &en->settings);
-	conn_free(&c);
+	struct running *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		abort();
+	r->c = c;
+	r->s = imapsrv_session_new(c, (const struct sockaddr *)&lc->peer, lc->cancel_fd,
+	                           &en->settings);
+	run(r, lc, IMAPSRV_WAKE_START);
 }
 
 static struct entry *add_entry(struct imap_services *s)

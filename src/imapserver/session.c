@@ -26,6 +26,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -50,8 +51,8 @@ int imapsrv_send(struct imapsrv_session *s, const struct buf *b)
 }
 
 /* Writes an untagged or tagged status line and flushes. */
-static int send_status(struct imapsrv_session *s, const char *tag, const char *status,
-                       const char *code, const char *text)
+int imapsrv_send_status(struct imapsrv_session *s, const char *tag, const char *status,
+                        const char *code, const char *text)
 {
 	struct error e;
 	buf_reset(&s->wbuf);
@@ -289,7 +290,7 @@ static int cmd_starttls(struct imapsrv_session *s, const struct imap_command *cm
 		                   : "STARTTLS is not offered here");
 		return 0;
 	}
-	if (send_status(s, cmd->tag, "OK", NULL, "Begin TLS negotiation now") != 0)
+	if (imapsrv_send_status(s, cmd->tag, "OK", NULL, "Begin TLS negotiation now") != 0)
 		return -1;
 	/* RFC 9051 §6.2.1: input sent after STARTTLS before the handshake is
 	 * discarded (command injection); conn refuses the upgrade then and the
@@ -534,11 +535,11 @@ static int run_command(struct imapsrv_session *s, const struct imap_command *cmd
 	const struct command *c = command_find(cmd->cmd);
 	if (c == NULL) {
 		s->bad_count++;
-		return send_status(s, cmd->tag, "BAD", NULL, "unknown command");
+		return imapsrv_send_status(s, cmd->tag, "BAD", NULL, "unknown command");
 	}
 	if (!(c->states & (1u << s->state))) {
 		s->bad_count++;
-		return send_status(s, cmd->tag, "BAD", NULL, wrong_state(s, c));
+		return imapsrv_send_status(s, cmd->tag, "BAD", NULL, wrong_state(s, c));
 	}
 	buf_reset(&s->wbuf);
 	if (c->fn(s, cmd, &r) != 0)
@@ -552,7 +553,7 @@ static int run_command(struct imapsrv_session *s, const struct imap_command *cmd
 		if (imapsrv_sync(s, expunge, cmd->uid) != 0)
 			return -1;
 	}
-	return send_status(s, cmd->tag, r.status, r.code, r.text);
+	return imapsrv_send_status(s, cmd->tag, r.status, r.code, r.text);
 }
 
 /*
@@ -614,7 +615,7 @@ static void read_failed(struct imapsrv_session *s, const struct error *e)
 		break;
 	}
 	if (text != NULL)
-		send_status(s, NULL, "BYE", NULL, text);
+		imapsrv_send_status(s, NULL, "BYE", NULL, text);
 	struct log_line *l = log_begin(LOG_DEBUG, "imapserver", "session ends");
 	log_str(l, "remote", s->remote_ip);
 	log_error_value(l, e);
@@ -640,7 +641,7 @@ static int one_command(struct imapsrv_session *s)
 	}
 	if (rc != 0) {
 		s->bad_count += !ref.no;
-		if (send_status(s, ref.tag, ref.no ? "NO" : "BAD", ref.code, e.msg) != 0)
+		if (imapsrv_send_status(s, ref.tag, ref.no ? "NO" : "BAD", ref.code, e.msg) != 0)
 			return -1;
 	} else {
 		int ran = run_command(s, &cmd);
@@ -655,7 +656,7 @@ static int one_command(struct imapsrv_session *s)
 		arena_for_state(s);
 	imapsrv_release_memory(s, false);
 	if (s->bad_count > IMAPSRV_BAD_MAX) {
-		send_status(s, NULL, "BYE", NULL, "too many bad commands");
+		imapsrv_send_status(s, NULL, "BYE", NULL, "too many bad commands");
 		return -1;
 	}
 	return s->state == IMAPSRV_LOGOUT ? -1 : 0;
@@ -672,7 +673,7 @@ static int greet(struct imapsrv_session *s)
 	if (s->set->preauth_account != NULL) {  /* RFC 9051 §7.1.4 */
 		struct imapsrv_result r;
 		if (imapsrv_login_done(s, s->set->preauth_account, &r) != 0) {
-			send_status(s, NULL, "BYE", r.code, r.text);
+			imapsrv_send_status(s, NULL, "BYE", r.code, r.text);
 			return -1;
 		}
 		arena_for_state(s);
@@ -689,30 +690,71 @@ static int greet(struct imapsrv_session *s)
 	return conn_flush(s->c, &e);
 }
 
-void imapsrv_session_run(struct conn *c, const struct sockaddr *peer, int cancel_fd,
-                         const struct imapsrv_settings *set)
+struct imapsrv_session *imapsrv_session_new(struct conn *c, const struct sockaddr *peer,
+                                            int cancel_fd, const struct imapsrv_settings *set)
 {
-	struct imapsrv_session s = {
+	struct imapsrv_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		abort();
+	*s = (struct imapsrv_session){
 		.c = c, .set = set, .state = IMAPSRV_NOT_AUTHENTICATED, .cancel_fd = cancel_fd,
 		.out = {.c = c},
 	};
-	s.remote_ip = conn_remote_ip(c);
+	s->remote_ip = conn_remote_ip(c);
 	if (peer != NULL)
-		ratelimit_addr_key(peer, s.ip_key);
+		ratelimit_addr_key(peer, s->ip_key);
 	else
-		snprintf(s.ip_key, sizeof(s.ip_key), "unknown");
-	buf_init(&s.wbuf, BUF_UNBOUNDED);
-	buf_init(&s.rbuf, BUF_UNBOUNDED);
-	arena_for_state(&s);
+		snprintf(s->ip_key, sizeof(s->ip_key), "unknown");
+	buf_init(&s->wbuf, BUF_UNBOUNDED);
+	buf_init(&s->rbuf, BUF_UNBOUNDED);
+	arena_for_state(s);
 	conn_set_cancel_fd(c, cancel_fd);
-	conn_set_idle_timeout(c, state_idle_ms(&s));
-	if (greet(&s) == 0)
-		while (one_command(&s) == 0)
-			;
+	conn_set_idle_timeout(c, state_idle_ms(s));
+	return s;
+}
+
+int imapsrv_session_continue(struct imapsrv_session *s, enum imapsrv_wake why,
+                             struct imapsrv_park *park)
+{
+	if (why == IMAPSRV_WAKE_START && greet(s) != 0)
+		return 0;
+	if (why != IMAPSRV_WAKE_START && s->idle.active && imapsrv_idle_wake(s, why) != 0)
+		return 0;
+	for (;;) {
+		if (!s->idle.active) {
+			if (one_command(s) != 0)
+				return 0;
+		} else if (park == NULL) {
+			if (imapsrv_idle_wait(s) != 0)
+				return 0;
+		} else if (imapsrv_idle_park(s, park)) {
+			return 1;
+		} else if (imapsrv_idle_wake(s, IMAPSRV_WAKE_READY) != 0) {
+			return 0;  /* the client's input was buffered already */
+		}
+	}
+}
+
+void imapsrv_session_free(struct imapsrv_session **sp)
+{
+	struct imapsrv_session *s = *sp;
+	if (s == NULL)
+		return;
 	struct error e;
-	conn_flush(c, &e);
-	logout_account(&s);
-	arena_free(&s.cmd_arena);
-	buf_free(&s.wbuf);
-	buf_free_secret(&s.rbuf);
+	conn_flush(s->c, &e);
+	imapsrv_idle_clear(s);
+	logout_account(s);
+	arena_free(&s->cmd_arena);
+	buf_free(&s->wbuf);
+	buf_free_secret(&s->rbuf);
+	free(s);
+	*sp = NULL;
+}
+
+void imapsrv_session_run(struct conn *c, const struct sockaddr *peer, int cancel_fd,
+                         const struct imapsrv_settings *set)
+{
+	struct imapsrv_session *s = imapsrv_session_new(c, peer, cancel_fd, set);
+	imapsrv_session_continue(s, IMAPSRV_WAKE_START, NULL);
+	imapsrv_session_free(&s);
 }

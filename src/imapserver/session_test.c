@@ -17,7 +17,9 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <poll.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -41,6 +43,8 @@ struct fixture {
 	int server_fd;
 	pthread_t thread;
 	bool running;
+	bool parking;                /* the server parks IDLE as the services do */
+	_Atomic int parks;           /* how often it parked */
 	struct conn *c;              /* the client's end */
 };
 
@@ -91,12 +95,34 @@ static int setup(void **state)
 	return 0;
 }
 
+/* What the listener does for a parked session, in the same thread: wait
+ * for its descriptors, its time or the cancel pipe, then continue it. */
+static void run_parking(struct fixture *f, struct conn *c)
+{
+	struct imapsrv_session *s = imapsrv_session_new(c, NULL, f->cancel[0], &f->set);
+	enum imapsrv_wake why = IMAPSRV_WAKE_START;
+	struct imapsrv_park park;
+	while (imapsrv_session_continue(s, why, &park) == 1) {
+		f->parks++;
+		assert_int_equal(park.nfds, 2);
+		struct pollfd p[3] = {{.fd = park.fds[0], .events = POLLIN},
+		                      {.fd = park.fds[1], .events = POLLIN},
+		                      {.fd = f->cancel[0], .events = POLLIN}};
+		int r = poll(p, 3, (int)park.timeout_ms);
+		why = r == 0 ? IMAPSRV_WAKE_TIMEOUT : p[2].revents != 0 ? IMAPSRV_WAKE_STOP
+		                                                         : IMAPSRV_WAKE_READY;
+	}
+	imapsrv_session_free(&s);
+}
+
 static void *server_main(void *arg)
 {
 	struct fixture *f = arg;
 	struct error e;
 	struct conn *c = conn_new(f->server_fd, IMAP_LINE_MAX_DEFAULT, &e);
-	if (c != NULL)
+	if (c != NULL && f->parking)
+		run_parking(f, c);
+	else if (c != NULL)
 		imapsrv_session_run(c, NULL, f->cancel[0], &f->set);
 	conn_free(&c);
 	return NULL;
@@ -474,6 +500,69 @@ static void test_select_answers(void **state)
 	expect(f, "z BAD no mailbox selected: SELECT or EXAMINE one first");
 }
 
+/* IDLE parked as the services park it (RFC 2177): a change and DONE wake
+ * it, its time ends it with BYE (RFC 9051 §5.4), and so does shutdown. */
+static void wait_parks(struct fixture *f, int n)
+{
+	for (int i = 0; i < 500 && f->parks < n; i++)
+		usleep(10000);
+	assert_int_equal(f->parks, n);
+}
+
+static void test_idle_parked(void **state)
+{
+	struct fixture *f = *state;
+	f->set.plaintext_login = true;
+	f->parking = true;
+	deliver(f, 0);
+	start(f);
+	line(f);
+	sendf(f, "a LOGIN alice \"" PASSWORD "\"");
+	line(f);
+	assert_int_equal(recent_of(f, "SELECT INBOX"), 1);
+	sendf(f, "i IDLE");
+	expect(f, "+ idling");
+	wait_parks(f, 1);
+	deliver(f, 0);
+	expect(f, "* 2 EXISTS");
+	expect(f, "* 2 RECENT");
+	wait_parks(f, 2);
+	sendf(f, "DONE");
+	expect(f, "i OK IDLE terminated");
+	sendf(f, "j IDLE");  /* DONE at once: answered without parking again */
+	expect(f, "+ idling");
+	sendf(f, "DONE");
+	expect(f, "j OK IDLE terminated");
+	sendf(f, "k IDLE");
+	expect(f, "+ idling");
+	sendf(f, "NOT DONE");
+	expect(f, "k BAD expected DONE to end IDLE");
+	sendf(f, "n NOOP");
+	expect(f, "n OK NOOP completed");
+	sendf(f, "l IDLE");
+	expect(f, "+ idling");
+	assert_int_equal(write(f->cancel[1], "x", 1), 1);
+	expect(f, "* BYE server shutting down");
+	closed(f);
+}
+
+static void test_idle_parked_timeout(void **state)
+{
+	struct fixture *f = *state;
+	f->set.plaintext_login = true;
+	f->set.idle_cmd_ms = 300;
+	f->parking = true;
+	start(f);
+	line(f);
+	sendf(f, "a LOGIN alice \"" PASSWORD "\"");
+	line(f);
+	sendf(f, "i IDLE");  /* no mailbox selected: IDLE waits all the same */
+	expect(f, "+ idling");
+	expect(f, "* BYE autologout: idle for too long");
+	closed(f);
+	assert_true(f->parks >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -486,6 +575,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_select_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preauth_greeting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_parked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_parked_timeout, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
