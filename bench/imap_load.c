@@ -82,8 +82,8 @@ static const char *opt_user = "bench";
 static const char *opt_pass = "bench";
 static const char *opt_mbox, *opt_maildir, *opt_kind = "from", *opt_ready;
 static long opt_conc = 4, opt_rounds = 5, opt_count = 2000, opt_msgs = 10000, opt_seed = 1;
-/* Logins in flight at once: tern counts a login against its address from the
- * moment it starts (10 unsettled per address), as one client address would. */
+/* Logins in flight at once: each costs the server a password hash, and
+ * servers throttle logins per address. */
 static long opt_idle = 5000, opt_inflight = 8, opt_hold = 30, opt_setup = 1800;
 
 

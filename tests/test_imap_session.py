@@ -247,6 +247,26 @@ def test_login_throttled_per_address_shared_with_smtp():
         s.cleanup()
 
 
+
+def test_parallel_logins_from_one_address_all_succeed(srv):
+    """Many clients behind one address logging in at once (an office behind
+    NAT): attempts beyond the failure budget wait for the running ones to
+    end instead of being refused."""
+    results = []
+
+    def one():
+        with RawIMAP(srv.imaps_port, tls=True, timeout=60) as c:
+            tagged, _ = c.cmd(f"a LOGIN bob {PASSWORD}")
+            results.append(tagged)
+
+    threads = [threading.Thread(target=one) for _ in range(25)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 25
+    assert all(t.startswith(b"a OK [CAPABILITY") for t in results), results
+
 def test_login_account_slowed_not_locked():
     """Failures against one account from many addresses slow its logins
     (5 s before the password is checked) but never refuse the right one."""

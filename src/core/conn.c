@@ -19,6 +19,7 @@
  * a public write call returns, out.len < CONN_OUT_FLUSH_AT.
  */
 #include "core/conn.h"
+#include "core/clock.h"
 
 #include "core/buf.h"
 #include "core/error.h"
@@ -83,17 +84,11 @@ struct conn {
 	char remote_ip[INET6_ADDRSTRLEN];
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void op_begin(struct conn *c, const char *op)
 {
 	c->op = op;
-	c->op_start = now_ms();
+	c->op_start = clock_mono_ms();
 }
 
 /* Counts n bytes moved; progress for the transfer deadline. */
@@ -105,7 +100,7 @@ static void moved(struct conn *c, size_t n, bool in)
 		c->bytes_out += n;
 	if (c->xfer) {
 		c->xfer_bytes += n;
-		c->xfer_progress = now_ms();
+		c->xfer_progress = clock_mono_ms();
 	}
 }
 
@@ -241,7 +236,7 @@ static int timeout_error(const struct conn *c, enum expiry why, struct error *e)
 	case EXPIRY_RATE:
 		return error_set(e, ERR_TIMEOUT, "%s timed out: slower than %u bytes/s (%llu bytes in %lld ms)",
 			c->op, c->xfer_rate, (unsigned long long)c->xfer_bytes,
-			(long long)(now_ms() - c->xfer_start));
+			(long long)(clock_mono_ms() - c->xfer_start));
 	case EXPIRY_MAX:
 		break;
 	}
@@ -254,7 +249,7 @@ static int conn_wait(struct conn *c, short events, struct error *e)
 {
 	for (;;) {
 		enum expiry why;
-		int64_t left = deadline(c, &why) - now_ms();
+		int64_t left = deadline(c, &why) - clock_mono_ms();
 		if (left <= 0)
 			return timeout_error(c, why, e);
 		struct pollfd p[2] = {
@@ -525,7 +520,7 @@ bool conn_in_buffered(const struct conn *c)
 		return true;
 	if (c->zin != NULL && (c->zin->avail_in > 0 || c->zin_more))
 		return true;
-	return c->ssl != NULL && c->tls_up && !c->tls_broken && SSL_pending(c->ssl) > 0;
+	return c->ssl != NULL && c->tls_up && !c->tls_broken && SSL_has_pending(c->ssl) == 1;
 }
 
 void conn_release_buffers(struct conn *c)
@@ -634,7 +629,7 @@ void conn_set_idle_timeout(struct conn *c, unsigned idle_ms)
 void conn_transfer_begin(struct conn *c, unsigned base_ms, unsigned min_rate, unsigned max_ms)
 {
 	c->xfer = true;
-	c->xfer_start = now_ms();
+	c->xfer_start = clock_mono_ms();
 	c->xfer_progress = c->xfer_start;
 	c->xfer_base_ms = base_ms;
 	c->xfer_rate = min_rate;

@@ -14,6 +14,7 @@
  */
 #include "core/listener.h"
 
+#include "core/clock.h"
 #include "core/connlimit.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -82,12 +83,6 @@ struct listener {
 /* Heap trims after parks: at most one per this many milliseconds. */
 #define PARK_TRIM_MS 1000
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int listener_bind(const char *ip, int port, struct error *e)
 {
@@ -348,7 +343,7 @@ static void trim_if_due(struct listener *l, int64_t now)
 static void *park_main(void *arg)
 {
 	struct listener *l = arg;
-	int64_t next_scan = now_ms() + PARK_SCAN_MS;
+	int64_t next_scan = clock_mono_ms() + PARK_SCAN_MS;
 	bool stopping = false;
 	for (;;) {
 		struct epoll_event ev[64];
@@ -358,7 +353,7 @@ static void *park_main(void *arg)
 				pause_ms(100);
 			n = 0;
 		}
-		int64_t now = now_ms();
+		int64_t now = clock_mono_ms();
 		bool quit = false, stop = false;
 		struct session *wake = NULL;
 		pthread_mutex_lock(&l->mu);
@@ -430,7 +425,7 @@ static int park(struct listener *l, struct session *s)
 			}
 		}
 		if (added == s->npark) {
-			int64_t now = now_ms();
+			int64_t now = clock_mono_ms();
 			s->parked = true;
 			s->park_deadline = now + s->park_timeout_ms;
 			l->parked++;
@@ -555,14 +550,7 @@ void listener_free(struct listener **lp, unsigned grace_ms)
 	if (l == NULL)
 		return;
 	listener_shutdown(l);
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += grace_ms / 1000;
-	deadline.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	struct timespec deadline = clock_deadline(CLOCK_REALTIME, grace_ms);
 	pthread_mutex_lock(&l->mu);
 	wait_sessions(l, &deadline);
 	if (l->active > 0)

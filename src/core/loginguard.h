@@ -19,6 +19,7 @@
 #ifndef TERN_CORE_LOGINGUARD_H
 #define TERN_CORE_LOGINGUARD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -31,14 +32,24 @@
 #define LOGINGUARD_FAIL_DELAY_MS 1000
 /* Milliseconds every login to an account with many recent failures waits. */
 #define LOGINGUARD_ACCOUNT_DELAY_MS 5000
+/* Milliseconds an attempt waits for other attempts from its address to
+ * end when they hold what is left of its budget (loginguard_attempt). */
+#define LOGINGUARD_ATTEMPT_WAIT_MS 20000
 
 struct ratelimit;
+struct loginguard_running;
 
 struct loginguard {
 	struct ratelimit *fail_ip;       /* failed logins per remote address */
 	struct ratelimit *fail_account;  /* per account, or "?name" for unknown names */
 	unsigned fail_delay_ms;
 	unsigned account_delay_ms;
+	unsigned attempt_wait_ms;
+	/* attempts started and not ended, per address */
+	pthread_mutex_t mu;
+	pthread_cond_t ended;
+	struct loginguard_running *running;
+	size_t n_running, cap_running;
 };
 
 /* Which account a login name means (the services' configuration lookup):
@@ -63,29 +74,29 @@ bool loginguard_address_ok(struct loginguard *g, const char *ip_key);
  * had too many recent failures. Returns whether it waited (for logs). */
 bool loginguard_account_wait(struct loginguard *g, const char *account_key);
 
-/* Records a failed login (account_key may be "" when unknown) and waits
- * fail_delay_ms. */
-void loginguard_failed(struct loginguard *g, const char *ip_key, const char *account_key);
-
 /* Forgets the account's failures after a successful login. */
 void loginguard_succeeded(struct loginguard *g, const char *account_key);
 
 /*
- * The same counted in advance, for logins checked at once on many
- * connections: loginguard_address_ok then loginguard_failed lets every
- * attempt started before the first failure is counted through.
+ * A login attempt is counted in advance, for logins checked at once on many
+ * connections: checking the address and counting only the failures would
+ * let every attempt started before the first failure through.
  */
 
-/* Starts a login from the remote address: returns false (nothing counted:
- * refuse it) when the address has had LOGINGUARD_FAILS_PER_IP failures,
- * else counts the attempt as a failure now and returns true. End it with
- * loginguard_attempt_failed or loginguard_attempt_succeeded; an attempt
- * never ended (the connection dropped) stays a failure. */
+/* Starts a login from the remote address: counts the attempt as a failure
+ * of the address now (until it ends otherwise) and returns true, or returns
+ * false (nothing counted: refuse it) when the address has had
+ * LOGINGUARD_FAILS_PER_IP failures. When what is left of the address's
+ * budget is held by attempts still running (many clients behind one
+ * address logging in at once), it waits for one of them to end, up to
+ * attempt_wait_ms, rather than refusing. Every attempt started must be
+ * ended by exactly one of the calls below. */
 bool loginguard_attempt(struct loginguard *g, const char *ip_key);
 
 /* The attempt failed: records it for the account (account_key may be "")
  * and waits fail_delay_ms; the address was counted when it started. */
-void loginguard_attempt_failed(struct loginguard *g, const char *account_key);
+void loginguard_attempt_failed(struct loginguard *g, const char *ip_key,
+                               const char *account_key);
 
 /* The attempt succeeded: gives back the address's count and forgets the
  * account's failures. */
@@ -95,5 +106,9 @@ void loginguard_attempt_succeeded(struct loginguard *g, const char *ip_key,
 /* The attempt ended without a password found wrong (cancelled, malformed,
  * refused before the check): gives back the address's count. */
 void loginguard_attempt_void(struct loginguard *g, const char *ip_key);
+
+/* The connection dropped in the middle of the attempt: it stays counted
+ * as a failure. */
+void loginguard_attempt_abandoned(struct loginguard *g, const char *ip_key);
 
 #endif

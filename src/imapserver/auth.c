@@ -161,7 +161,7 @@ static void failed(struct imapsrv_session *s, struct sasl_server *sv, struct aut
 		return;
 	}
 	if (s->set->guard != NULL)
-		loginguard_attempt_failed(s->set->guard, t->key);
+		loginguard_attempt_failed(s->set->guard, s->ip_key, t->key);
 	if (why == SASL_FAIL_TEMP)
 		imapsrv_result_set(r, "NO", "UNAVAILABLE", "temporary authentication failure");
 	else if (why == SASL_FAIL_AUTHZ)
@@ -243,6 +243,8 @@ static int authenticate(struct imapsrv_session *s, const char *mech, int got, st
 	}
 	enum outcome o = exchange(s, sv, got, resp);
 	if (o == AUTH_CLOSED) {
+		if (s->set->guard != NULL)
+			loginguard_attempt_abandoned(s->set->guard, s->ip_key);
 		sasl_server_free(&sv);
 		return -1;
 	}
@@ -295,7 +297,7 @@ int imapsrv_cmd_login(struct imapsrv_session *s, const struct imap_command *cmd,
 	size_t ul = strlen(cmd->user), pl = strlen(cmd->password);
 	if (ul == 0 || ul > SASL_USERNAME_MAX || pl == 0 || pl > SASL_PASSWORD_MAX) {
 		if (s->set->guard != NULL)  /* no such credentials: a failure */
-			loginguard_attempt_failed(s->set->guard, "");
+			loginguard_attempt_failed(s->set->guard, s->ip_key, "");
 		imapsrv_result_set(r, "NO", "AUTHENTICATIONFAILED", "invalid credentials");
 		return 0;
 	}

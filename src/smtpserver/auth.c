@@ -169,20 +169,38 @@ static void log_auth(struct session *ss, struct sasl_server *sv, const struct au
 	log_end(l);
 }
 
+/* How the login attempt counted by refuse() ended (loginguard.h). */
+enum attempt_end { ATTEMPT_VOID, ATTEMPT_ABANDONED, ATTEMPT_SUCCEEDED };
+
+static void attempt_end(struct session *ss, enum attempt_end how, const char *account_key)
+{
+	struct loginguard *g = ss->s->limits != NULL ? ss->s->limits->logins : NULL;
+	if (g == NULL)
+		return;
+	if (how == ATTEMPT_VOID)
+		loginguard_attempt_void(g, ss->ip_key);
+	else if (how == ATTEMPT_ABANDONED)
+		loginguard_attempt_abandoned(g, ss->ip_key);
+	else
+		loginguard_attempt_succeeded(g, ss->ip_key, account_key);
+}
+
 static int failed(struct session *ss, struct sasl_server *sv, struct auth_try *t, enum outcome o)
 {
 	const struct smtpserver_settings *s = ss->s;
 	log_auth(ss, sv, t, false);
+	enum sasl_failure why = sasl_server_failure(sv);
+	if (o == AUTH_CANCELLED || o == AUTH_BAD_BASE64 || why == SASL_FAIL_MALFORMED)
+		attempt_end(ss, ATTEMPT_VOID, NULL);
 	if (o == AUTH_CANCELLED)
 		return session_reply(ss, 501, "5.0.0", "Authentication cancelled");
 	if (o == AUTH_BAD_BASE64)
 		return session_reply(ss, 501, "5.5.2", "Cannot decode the response: not base64");
-	enum sasl_failure why = sasl_server_failure(sv);
 	if (why == SASL_FAIL_MALFORMED)
 		return session_reply(ss, 501, "5.5.2", "Malformed authentication exchange: %s",
 		                     sasl_server_failure_text(sv));
-	if (s->limits != NULL)  /* counts the failure and waits a moment */
-		loginguard_failed(s->limits->logins, ss->ip_key, t->key);
+	if (s->limits != NULL)  /* counted when it started; waits a moment */
+		loginguard_attempt_failed(s->limits->logins, ss->ip_key, t->key);
 	if (why == SASL_FAIL_TEMP)
 		return session_reply(ss, 454, "4.7.0", "Temporary authentication failure");
 	return session_reply(ss, 535, "5.7.8", "Authentication credentials invalid");
@@ -201,7 +219,9 @@ static int refuse(struct session *ss)
 		return session_reply(ss, 503, "5.5.1", "Already authenticated");
 	if (ss->in_txn)
 		return session_reply(ss, 503, "5.5.1", "AUTH is not allowed during a mail transaction");
-	if (s->limits != NULL && !loginguard_address_ok(s->limits->logins, ss->ip_key))
+	/* counted as a failure from now on, until it ends otherwise, so that
+	 * attempts on many connections at once cannot pass the limit */
+	if (s->limits != NULL && !loginguard_attempt(s->limits->logins, ss->ip_key))
 		return session_reply(ss, 454, "4.7.0", "Too many failed logins from your address, try again later");
 	return 1;
 }
@@ -223,10 +243,13 @@ int session_auth(struct session *ss, const struct smtp_command *cmd)
 		.secret_len = ss->s->sasl_secret_len,
 	};
 	struct sasl_server *sv = sasl_server_new(cmd->arg, &o);
-	if (sv == NULL)  /* RFC 4954 §6 */
+	if (sv == NULL) {  /* RFC 4954 §6 */
+		attempt_end(ss, ATTEMPT_VOID, NULL);
 		return session_reply(ss, 504, "5.5.4", "Unrecognized authentication type %s", cmd->arg);
+	}
 	enum outcome out = exchange(ss, sv, cmd->auth_initial);
 	if (out == AUTH_CLOSED) {
+		attempt_end(ss, ATTEMPT_ABANDONED, NULL);
 		sasl_server_free(&sv);
 		return -1;
 	}
@@ -237,8 +260,7 @@ int session_auth(struct session *ss, const struct smtp_command *cmd)
 	}
 	snprintf(ss->user, sizeof(ss->user), "%s", sasl_server_username(sv));
 	ss->txn.user = ss->user;
-	if (ss->s->limits != NULL)
-		loginguard_succeeded(ss->s->limits->logins, t.key);
+	attempt_end(ss, ATTEMPT_SUCCEEDED, t.key);
 	log_auth(ss, sv, &t, true);
 	sasl_server_free(&sv);
 	return session_reply(ss, 235, "2.7.0", "Authentication successful");
