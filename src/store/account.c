@@ -102,6 +102,10 @@ static int open_db(struct store_account *a, struct error *err)
 
 static void account_free(struct store_account *a)
 {
+	for (size_t i = 0; i < STORE_READERS; i++)
+		if (a->readers[i] != NULL)
+			account_free(a->readers[i]);
+	pthread_mutex_destroy(&a->readers_lock);
 	db_cache_free(a);
 	if (a->db != NULL)
 		sqlite3_close(a->db);
@@ -118,7 +122,51 @@ static struct store_account *account_new(const char *dir)
 		abort();
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->notify_lock, NULL);
+	pthread_mutex_init(&a->readers_lock, NULL);
 	return a;
+}
+
+/* A read-only connection to a's database (query_only: a statement that
+ * would write fails), or NULL. */
+static struct store_account *reader_open(struct store_account *a)
+{
+	struct store_account *r = account_new(a->dir);
+	char path[STORE_PATH_MAX];
+	store_path(path, "%s/index.db", a->dir);
+	struct error err;
+	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	        SQLITE_OK ||
+	    (sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS),
+	     db_exec(r, "PRAGMA query_only = ON", &err) != 0)) {
+		account_free(r);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(r->db, 0);
+	return r;
+}
+
+struct store_account *store_reader(struct store_account *a)
+{
+	pthread_mutex_lock(&a->readers_lock);
+	for (size_t i = 0; i < STORE_READERS; i++) {
+		if (a->readers[i] == NULL)
+			a->readers[i] = reader_open(a);
+		struct store_account *r = a->readers[i];
+		if (r == NULL)
+			break;
+		if (pthread_mutex_trylock(&r->lock) == 0) {
+			pthread_mutex_unlock(&a->readers_lock);
+			return r;
+		}
+	}
+	pthread_mutex_unlock(&a->readers_lock);
+	store_lock(a);
+	return a;
+}
+
+void store_reader_release(struct store_account *r)
+{
+	store_unlock(r);
 }
 
 static int account_start(const char *dir, struct store_account **acct_r, struct error *err)

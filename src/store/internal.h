@@ -23,6 +23,8 @@
 #define STORE_ID_BLOCK 32
 /* Messages read per batch when walking a mailbox. */
 #define STORE_BATCH 256
+/* Read-only connections per account (store_reader). */
+#define STORE_READERS 3
 /* Files per msg/ subdirectory: DIR = id / STORE_DIR_FILES. */
 #define STORE_DIR_FILES 1000
 
@@ -48,6 +50,13 @@ struct store_account {
 	pthread_mutex_t notify_lock;
 	struct store_sub *subs;
 	uint64_t change_seq;
+	/* Connections that only read, for listings (store_reader): in WAL
+	 * mode they run beside each other and beside the writer, so sessions
+	 * searching one account use every core. Opened on first use; each is
+	 * a store_account of its own (db, stmts, lock) without a registry
+	 * entry. */
+	struct store_account *readers[STORE_READERS];
+	pthread_mutex_t readers_lock;  /* opening them */
 };
 
 /* The indexed stand-in for a Message-ID (FNV-1a; lookups compare the text too). */
@@ -58,6 +67,12 @@ bool store_durable(void);
 
 void store_lock(struct store_account *a);
 void store_unlock(struct store_account *a);
+
+/* A connection for read-only statements, locked for the caller: a free
+ * reader of a, else a itself (store_lock) when they are all busy or cannot
+ * be opened. Give it back with store_reader_release. */
+struct store_account *store_reader(struct store_account *a);
+void store_reader_release(struct store_account *r);
 
 /* ---- db.c: SQLite helpers ---- */
 int db_fail(struct store_account *a, struct error *err, const char *what);

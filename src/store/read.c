@@ -31,9 +31,9 @@ static int list_range(struct store_account *a, int64_t mbox, const struct store_
 	do {
 		if (after >= rg->last)
 			return 0;
-		store_lock(a);
-		int r = rows_load(a, mbox, after, rg->last, changedsince, ROWS_ALL, b, err);
-		store_unlock(a);
+		struct store_account *rd = store_reader(a);
+		int r = rows_load(rd, mbox, after, rg->last, changedsince, ROWS_ALL, b, err);
+		store_reader_release(rd);
 		if (r != 0)
 			return -1;
 		/* The lock is free while the caller works on the batch. */

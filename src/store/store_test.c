@@ -1,4 +1,5 @@
 /* store_test.c: accounts, schema, mailboxes, UIDs, quotas, notifier, verify. */
+#include "store/internal.h"
 #include "store/store.h"
 #include "store/testutil.h"
 
@@ -648,6 +649,30 @@ static void test_header_texts_upgrade(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* Listings read on connections of their own, beside each other and the
+ * writer; when all are busy the writer's connection serves. They cannot
+ * write. */
+static void test_readers(void **state)
+{
+	struct fixture *f = *state;
+	struct store_account *r[STORE_READERS + 1];
+	for (size_t i = 0; i < STORE_READERS; i++) {
+		r[i] = store_reader(f->acct);
+		assert_ptr_not_equal(r[i], f->acct);
+		for (size_t j = 0; j < i; j++)
+			assert_ptr_not_equal(r[i], r[j]);
+	}
+	r[STORE_READERS] = store_reader(f->acct);
+	assert_ptr_equal(r[STORE_READERS], f->acct);
+	struct error err;
+	assert_int_equal(db_exec(r[0], "DELETE FROM mailbox", &err), -1);
+	for (size_t i = 0; i <= STORE_READERS; i++)
+		store_reader_release(r[i]);
+	struct store_account *again = store_reader(f->acct);
+	assert_ptr_equal(again, r[0]);
+	store_reader_release(again);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +694,7 @@ int main(void)
 		T(test_header_texts),
 		T(test_search_headers_malformed),
 		T(test_header_texts_upgrade),
+		T(test_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
