@@ -57,8 +57,9 @@
 
 /* One message mapped as prefix + file. */
 struct fetch_msg {
-	char *map;                   /* munmap(map, map_len) */
+	char *map;                   /* munmap(map, map_len), or free(map) when read */
 	size_t map_len;
+	bool read;                   /* map is a heap copy (msg_read) */
 	const char *data;            /* prefix_len + file_size bytes */
 	size_t size;
 	size_t prefix_len;
@@ -93,9 +94,48 @@ struct fetch {
 
 static void msg_unmap(struct fetch_msg *fm)
 {
-	if (fm->map != NULL)
+	if (fm->map != NULL && fm->read)
+		free(fm->map);
+	else if (fm->map != NULL)
 		munmap(fm->map, fm->map_len);
 	memset(fm, 0, sizeof(*fm));
+}
+
+/* Messages up to this size are read into the heap rather than mapped:
+ * mapping and unmapping a small file costs more than reading it, and each
+ * munmap in a process with many threads interrupts the other CPUs to flush
+ * their TLBs. */
+#define FETCH_READ_MAX (256 * 1024)
+
+/* Reads prefix + file into one heap block. */
+static int msg_read(struct fetch_msg *fm, const struct store_msgfile *f, size_t fsize,
+                    struct error *e)
+{
+	size_t plen = f->prefix_len;
+	char *p = malloc(plen + fsize + 1);
+	if (p == NULL)
+		return error_set(e, ERR_TEMP, "out of memory reading a message");
+	memcpy(p, f->prefix, plen);
+	size_t got = 0;
+	while (got < fsize) {
+		ssize_t r = pread(f->fd, p + plen + got, fsize - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int err = r < 0 ? errno : 0;
+			free(p);
+			if (err != 0)
+				return error_errno(e, err, "reading a message file");
+			return error_set(e, ERR_IO, "message file shorter than recorded");
+		}
+		got += (size_t)r;
+	}
+	fm->map = p;
+	fm->read = true;
+	fm->data = p;
+	fm->size = plen + fsize;
+	fm->prefix_len = plen;
+	return 0;
 }
 
 /* Maps prefix + file contiguously: the prefix at the end of anonymous
@@ -119,6 +159,8 @@ static int msg_map(struct fetch_msg *fm, const struct store_msgfile *f, struct e
 		fm->data = "";
 		return 0;
 	}
+	if (plen + fsize <= FETCH_READ_MAX)
+		return msg_read(fm, f, fsize, e);
 	char *base = mmap(NULL, ppages + fpages, PROT_READ | PROT_WRITE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED)
@@ -1137,16 +1179,6 @@ static int send_vanished(struct fetch *fx)
 }
 
 /* The view's messages in the ranges: what a full answer holds. */
-static size_t view_count(const struct imapsrv_selected *sel, const struct store_uidrange *r,
-                         size_t n)
-{
-	size_t count = 0;
-	for (size_t i = 0; i < sel->n; i++)
-		if (imapsrv_ranges_has(r, n, sel->uids[i]))
-			count++;
-	return count;
-}
-
 static void fetch_result(struct fetch *fx, int walk, struct imapsrv_result *r)
 {
 	if (walk != 0 && fx->e.kind == ERR_NOTFOUND) {
@@ -1158,7 +1190,7 @@ static void fetch_result(struct fetch *fx, int walk, struct imapsrv_result *r)
 		imapsrv_result_set(r, "NO", *fx->fail_code != '\0' ? fx->fail_code : NULL, "%s",
 		                   fx->fail_text);
 	} else if (fx->expunged || (!fx->fe->has_changedsince &&
-	                            fx->answered < view_count(fx->sel, fx->ranges, fx->n_ranges))) {
+	                            fx->answered < imapsrv_view_count(fx->sel, fx->ranges, fx->n_ranges))) {
 		/* RFC 9051 §7.1, RFC 5530 §3: some were expunged by another session */
 		imapsrv_result_set(r, "NO", "EXPUNGEISSUED",
 		                   "Some of the requested messages no longer exist");

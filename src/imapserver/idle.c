@@ -13,6 +13,7 @@
 #include "imapserver/imapserver.h"
 #include "imapserver/internal.h"
 
+#include "core/clock.h"
 #include "core/conn.h"
 
 #include <errno.h>
@@ -28,13 +29,6 @@
  * sent in pieces must not stop the updates for long. The attempt is made
  * again, with the bytes already read kept, until IDLE's own limit. */
 #define IDLE_READ_MS 2000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sends the pending updates (or just drains the notifier when no mailbox
  * is selected). Returns 0, or -1 when the connection broke. */
@@ -86,7 +80,7 @@ int imapsrv_cmd_idle(struct imapsrv_session *s, const struct imap_command *cmd,
 	if (s->idle.tag == NULL)
 		abort();
 	unsigned limit = s->set->idle_cmd_ms != 0 ? s->set->idle_cmd_ms : IMAPSRV_IDLE_CMD_MS;
-	s->idle.deadline = now_ms() + limit;
+	s->idle.deadline = clock_mono_ms() + limit;
 	s->idle.active = true;
 	return 0;
 }
@@ -116,11 +110,13 @@ static bool readable(int fd)
 
 int imapsrv_idle_wake(struct imapsrv_session *s, enum imapsrv_wake why)
 {
+	if (s->sel != NULL && imapsrv_view_unpack(s->sel) != 0)
+		return bye(s, "out of memory");
 	switch (why) {
 	case IMAPSRV_WAKE_STOP:
 		return bye(s, "server shutting down");
 	case IMAPSRV_WAKE_TIMEOUT:  /* RFC 2177 §3, RFC 9051 §5.4 */
-		if (now_ms() >= s->idle.deadline)
+		if (clock_mono_ms() >= s->idle.deadline)
 			return bye(s, "autologout: idle for too long");
 		return 0;
 	case IMAPSRV_WAKE_START:
@@ -140,7 +136,9 @@ bool imapsrv_idle_park(struct imapsrv_session *s, struct imapsrv_park *park)
 	if (conn_in_buffered(s->c))
 		return false;
 	imapsrv_release_memory(s, true);
-	int64_t left = s->idle.deadline - now_ms();
+	if (s->sel != NULL)
+		imapsrv_view_pack(s->sel);
+	int64_t left = s->idle.deadline - clock_mono_ms();
 	*park = (struct imapsrv_park){
 		.fds = {conn_fd(s->c), store_sub_fd(s->sub)},
 		.nfds = 2,
@@ -159,7 +157,7 @@ int imapsrv_idle_wait(struct imapsrv_session *s)
 		{.fd = s->cancel_fd, .events = POLLIN},
 	};
 	for (;;) {
-		int64_t left = s->idle.deadline - now_ms();
+		int64_t left = s->idle.deadline - clock_mono_ms();
 		if (left <= 0)
 			return imapsrv_idle_wake(s, IMAPSRV_WAKE_TIMEOUT);
 		if (buffered)

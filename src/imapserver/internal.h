@@ -51,8 +51,13 @@ struct imapsrv_selected {
 	uint32_t uidvalidity;
 	uint32_t uidnext;            /* as last reported */
 	uint64_t highestmodseq;      /* as last reported */
-	uint32_t *uids;              /* malloc'd */
+	uint32_t *uids;              /* malloc'd; NULL while packed */
 	size_t n, cap;
+	/* While the session is parked the UIDs are kept as runs of
+	 * consecutive ones (imapsrv_view_pack), usually a few for thousands of
+	 * messages; malloc'd. */
+	struct store_uidrange *packed;
+	size_t n_packed;
 	/* \Recent for IMAP4rev1 sessions (RFC 3501 §2.3.2): the UIDs this
 	 * session was first to see (store_mailbox_claim_recent; with EXAMINE
 	 * the unclaimed ones, not taken), as ascending ranges; malloc'd. */
@@ -133,6 +138,14 @@ int imapsrv_seqset_ranges(const struct imapsrv_selected *sel, const struct imap_
                           bool uid_mode, struct arena *a, struct store_uidrange **ranges_r,
                           size_t *n_r, struct error *e);
 
+/* The positions in the view of the UIDs within r: [*lo_r, returned). */
+size_t imapsrv_view_span(const struct imapsrv_selected *sel, const struct store_uidrange *r,
+                         size_t *lo_r);
+/* How many of the view's UIDs are within ranges r[0..n) (ascending, merged,
+ * as imapsrv_seqset_ranges gives them). */
+size_t imapsrv_view_count(const struct imapsrv_selected *sel, const struct store_uidrange *r,
+                          size_t n);
+
 /* The message sequence number of uid in the view, 0 if not present. */
 uint32_t imapsrv_seq_of(const struct imapsrv_selected *sel, uint32_t uid);
 
@@ -151,6 +164,13 @@ void imapsrv_view_remove_many(struct imapsrv_selected *sel, const uint32_t *uids
 int imapsrv_view_append(struct imapsrv_selected *sel, uint32_t uid);
 
 void imapsrv_selected_free(struct imapsrv_selected **sel);
+
+/* Packs the view's UIDs into runs when that takes less memory (a session
+ * about to park), and unpacks them (before anything else looks at the
+ * view). Unpacking returns 0, or -1 when memory is short (the view stays
+ * packed). */
+void imapsrv_view_pack(struct imapsrv_selected *sel);
+int imapsrv_view_unpack(struct imapsrv_selected *sel);
 
 /* Adds the UIDs [first, end) to the recent ones (above every UID there).
  * Past IMAPSRV_RECENT_RANGES_MAX ranges the oldest are forgotten. */

@@ -105,18 +105,18 @@ static void view_ranges(const struct imapsrv_selected *sel, const struct store_u
                         size_t *n_r)
 {
 	struct store_uidrange *out = NULL;
-	size_t n = 0, cap = 0;
-	for (size_t i = 0; i < sel->n;) {
-		if (!imapsrv_ranges_has(r, nr, sel->uids[i])) {
-			i++;
+	size_t n = 0, cap = 0, prev_hi = SIZE_MAX;
+	for (size_t k = 0; k < nr; k++) {
+		size_t lo, hi = imapsrv_view_span(sel, &r[k], &lo);
+		if (lo == hi)
 			continue;
+		if (lo == prev_hi) {  /* no view message between: one range */
+			out[n - 1].last = sel->uids[hi - 1];
+		} else {
+			out = arena_grow(a, out, n, &cap, sizeof(*out), 8);
+			out[n++] = (struct store_uidrange){ sel->uids[lo], sel->uids[hi - 1] };
 		}
-		size_t j = i;
-		while (j + 1 < sel->n && imapsrv_ranges_has(r, nr, sel->uids[j + 1]))
-			j++;
-		out = arena_grow(a, out, n, &cap, sizeof(*out), 8);
-		out[n++] = (struct store_uidrange){ sel->uids[i], sel->uids[j] };
-		i = j + 1;
+		prev_hi = hi;
 	}
 	*out_r = out;
 	*n_r = n;
@@ -313,9 +313,11 @@ static int store_apply(struct imapsrv_session *s, const struct imap_store *st,
 	/* RFC 7162 §3.1.3: UNCHANGEDSINCE 0 fails for every message, all of
 	 * which have a modseq; the store reads 0 as "no condition". */
 	if (st->has_unchangedsince && st->unchangedsince == 0) {
-		for (size_t i = 0; i < s->sel->n; i++)
-			if (imapsrv_ranges_has(ranges, n, s->sel->uids[i]))
+		for (size_t k = 0; k < n; k++) {
+			size_t lo, hi = imapsrv_view_span(s->sel, &ranges[k], &lo);
+			for (size_t i = lo; i < hi; i++)
 				uids_push(&ch->failed, s->sel->uids[i]);
+		}
 		return 0;
 	}
 	if (store_flags_update(s->acct, s->sel->mailbox_id, ranges, n, store_op(st->mode), ch->flags,

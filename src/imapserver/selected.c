@@ -143,6 +143,24 @@ static size_t lower_bound(const struct imapsrv_selected *sel, uint32_t uid)
 	return lo;
 }
 
+size_t imapsrv_view_span(const struct imapsrv_selected *sel, const struct store_uidrange *r,
+                         size_t *lo_r)
+{
+	*lo_r = lower_bound(sel, r->first);
+	return r->last == UINT32_MAX ? sel->n : lower_bound(sel, r->last + 1);
+}
+
+size_t imapsrv_view_count(const struct imapsrv_selected *sel, const struct store_uidrange *r,
+                          size_t n)
+{
+	size_t count = 0, lo;
+	for (size_t i = 0; i < n; i++) {
+		size_t hi = imapsrv_view_span(sel, &r[i], &lo);
+		count += hi - lo;
+	}
+	return count;
+}
+
 uint32_t imapsrv_seq_of(const struct imapsrv_selected *sel, uint32_t uid)
 {
 	size_t i = lower_bound(sel, uid);
@@ -234,10 +252,63 @@ int imapsrv_view_append(struct imapsrv_selected *sel, uint32_t uid)
 	return 0;
 }
 
+/* The runs of consecutive UIDs in uids[0..n). */
+static size_t count_runs(const uint32_t *uids, size_t n)
+{
+	size_t runs = n > 0;
+	for (size_t i = 1; i < n; i++)
+		runs += uids[i] != uids[i - 1] + 1;
+	return runs;
+}
+
+void imapsrv_view_pack(struct imapsrv_selected *sel)
+{
+	if (sel->uids == NULL)
+		return;
+	size_t runs = count_runs(sel->uids, sel->n);
+	if (runs * sizeof(*sel->packed) >= sel->cap * sizeof(*sel->uids))
+		return;
+	struct store_uidrange *r = malloc((runs > 0 ? runs : 1) * sizeof(*r));
+	if (r == NULL)
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < sel->n; i++) {
+		if (i > 0 && sel->uids[i] == sel->uids[i - 1] + 1)
+			r[k - 1].last = sel->uids[i];
+		else
+			r[k++] = (struct store_uidrange){sel->uids[i], sel->uids[i]};
+	}
+	free(sel->uids);
+	sel->uids = NULL;
+	sel->cap = 0;
+	sel->packed = r;
+	sel->n_packed = k;
+}
+
+int imapsrv_view_unpack(struct imapsrv_selected *sel)
+{
+	if (sel->packed == NULL)
+		return 0;
+	uint32_t *v = malloc((sel->n > 0 ? sel->n : 1) * sizeof(*v));
+	if (v == NULL)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < sel->n_packed; i++)
+		for (uint64_t u = sel->packed[i].first; u <= sel->packed[i].last; u++)
+			v[k++] = (uint32_t)u;
+	free(sel->packed);
+	sel->packed = NULL;
+	sel->n_packed = 0;
+	sel->uids = v;
+	sel->cap = sel->n > 0 ? sel->n : 1;
+	return 0;
+}
+
 void imapsrv_selected_free(struct imapsrv_selected **sel)
 {
 	if (*sel == NULL)
 		return;
+	free((*sel)->packed);
 	free((*sel)->uids);
 	free((*sel)->recent);
 	free((void *)(*sel)->name);

@@ -311,6 +311,42 @@ static void test_view_remove_many(void **state)
 	done(t);
 }
 
+/* A parked session's view as runs of consecutive UIDs, and back. */
+static void test_view_pack(void **state)
+{
+	struct imapsrv_selected sel = {0};
+	for (uint32_t uid = 1; uid <= 1000; uid++)
+		assert_int_equal(imapsrv_view_append(&sel, uid), 0);
+	assert_int_equal(imapsrv_view_append(&sel, 1005), 0);
+	for (uint32_t uid = 2000; uid < 3000; uid++)
+		assert_int_equal(imapsrv_view_append(&sel, uid), 0);
+	uint32_t *copy = malloc(sel.n * sizeof(*copy));
+	memcpy(copy, sel.uids, sel.n * sizeof(*copy));
+	imapsrv_view_pack(&sel);
+	assert_null(sel.uids);
+	assert_int_equal(sel.n, 2001);
+	assert_int_equal(sel.n_packed, 3);
+	assert_int_equal(sel.packed[1].first, 1005);
+	assert_int_equal(sel.packed[1].last, 1005);
+	assert_int_equal(sel.packed[2].last, 2999);
+	assert_int_equal(imapsrv_view_unpack(&sel), 0);
+	assert_null(sel.packed);
+	assert_memory_equal(sel.uids, copy, 2001 * sizeof(*copy));
+	assert_int_equal(imapsrv_view_append(&sel, 4000), 0);  /* grows as before */
+	assert_int_equal(imapsrv_seq_of(&sel, 4000), 2002);
+	free(sel.uids);
+	free(copy);
+
+	/* every other UID: runs would take more than the array, kept as is */
+	struct imapsrv_selected odd = {0};
+	for (uint32_t uid = 1; uid < 200; uid += 2)
+		assert_int_equal(imapsrv_view_append(&odd, uid), 0);
+	imapsrv_view_pack(&odd);
+	assert_non_null(odd.uids);
+	assert_null(odd.packed);
+	free(odd.uids);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_select_qresync_seq_match),
 		cmocka_unit_test(test_sync_expunge_retried),
 		cmocka_unit_test(test_view_remove_many),
+		cmocka_unit_test(test_view_pack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
