@@ -165,9 +165,10 @@ static void *session_main(void *arg)
 		l->opts.handler(l->opts.ctx, &s->lc);
 	while (s->park_asked) {
 		s->park_asked = false;
-		if (park(l, s) == 0)
+		int r = park(l, s);
+		if (r == 0)
 			return NULL;  /* the park thread owns it now */
-		s->resume(s->resume_ctx, &s->lc, LISTENER_WAKE_STOP);
+		s->resume(s->resume_ctx, &s->lc, r == 1 ? LISTENER_WAKE_STOP : LISTENER_WAKE_UNPARKED);
 	}
 	session_end(l, s);
 	return NULL;
@@ -396,7 +397,7 @@ static int park_thread_start(struct listener *l)
 	if (l->epfd < 0 || l->park_quit < 0 ||
 	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->park_quit, &q) != 0 ||
 	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->cancel[0], &c) != 0 ||
-	    pthread_create(&l->park_thread, NULL, park_main, l) != 0) {
+	    (errno = pthread_create(&l->park_thread, NULL, park_main, l)) != 0) {
 		log_msgf(LOG_ERROR, l->name, "cannot start parking: %s", strerror(errno));
 		if (l->epfd >= 0)
 			close(l->epfd);
@@ -409,12 +410,12 @@ static int park_thread_start(struct listener *l)
 	return 0;
 }
 
-/* Puts s's descriptors in the epoll set. Returns 0, or -1 when it cannot be
- * parked (the listener stops, epoll failed): then it stays the caller's. */
+/* Puts s's descriptors in the epoll set. Returns 0, or, when it stays the
+ * caller's, 1 (the listener stops) or -1 (epoll failed). */
 static int park(struct listener *l, struct session *s)
 {
 	pthread_mutex_lock(&l->mu);
-	int r = -1;
+	int r = l->shut ? 1 : -1;
 	if (!l->shut && park_thread_start(l) == 0) {
 		size_t added = 0;
 		for (; added < s->npark; added++) {

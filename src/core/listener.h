@@ -60,7 +60,9 @@ typedef void listener_handler(void *ctx, const struct listener_conn *lc);
 enum listener_wake {
 	LISTENER_WAKE_READY,    /* one of its descriptors is readable */
 	LISTENER_WAKE_TIMEOUT,  /* its time is up */
-	LISTENER_WAKE_STOP,     /* the listener stops (or parking failed) */
+	LISTENER_WAKE_STOP,     /* the listener stops */
+	LISTENER_WAKE_UNPARKED, /* it could not be parked (out of descriptors or
+	                         * memory): go on waiting in this thread */
 };
 
 /* Continues a parked session in a new thread; the same rules as for the
@@ -102,8 +104,9 @@ size_t listener_active(struct listener *l);
  * why) runs in a new thread when one of fds[0..nfds) (nfds at most
  * LISTENER_PARK_FDS_MAX, which stay open meanwhile) is readable, after
  * timeout_ms, or when the listener stops. Parking after the listener was
- * told to stop, or when epoll refuses a descriptor, resumes at once with
- * LISTENER_WAKE_STOP. lc must be the one the handler was given. */
+ * told to stop resumes at once with LISTENER_WAKE_STOP, and when epoll
+ * refuses, with LISTENER_WAKE_UNPARKED, in the same thread. lc must be the
+ * one the handler was given. */
 void listener_park(const struct listener_conn *lc, const int *fds, size_t nfds,
                    unsigned timeout_ms, listener_resume_fn *resume, void *ctx);
 

@@ -111,7 +111,7 @@ static void resumed(void *ctx, const struct listener_conn *lc, enum listener_wak
 {
 	struct conn *c = ctx;
 	struct error e;
-	static const char *const names[] = {"ready", "timeout", "stop"};
+	static const char *const names[] = {"ready", "timeout", "stop", "unparked"};
 	struct conn_line line;
 	if (why == LISTENER_WAKE_READY && conn_read_line(c, &line, &e) == 0)
 		conn_printf(c, &e, "%s %s\r\n", names[why], line.data);

@@ -58,13 +58,15 @@ void imapsrv_idle_clear(struct imapsrv_session *s)
 	s->idle.active = false;
 }
 
-/* The tagged completion; IDLE is over. */
+/* The tagged completion; IDLE is over. Returns -1 when the session ends
+ * (broken, or too many bad commands). */
 static int finish(struct imapsrv_session *s, const char *status, const char *text)
 {
-	if (strcmp(status, "BAD") == 0)
-		s->bad_count++;
+	bool bad = strcmp(status, "BAD") == 0;
 	int r = imapsrv_send_status(s, s->idle.tag, status, NULL, text);
 	imapsrv_idle_clear(s);
+	if (r == 0 && bad && ++s->bad_count > IMAPSRV_BAD_MAX)
+		return bye(s, "too many bad commands");
 	return r;
 }
 
@@ -112,17 +114,14 @@ int imapsrv_idle_wake(struct imapsrv_session *s, enum imapsrv_wake why)
 {
 	if (s->sel != NULL && imapsrv_view_unpack(s->sel) != 0)
 		return bye(s, "out of memory");
-	switch (why) {
-	case IMAPSRV_WAKE_STOP:
+	if (why == IMAPSRV_WAKE_STOP)
 		return bye(s, "server shutting down");
-	case IMAPSRV_WAKE_TIMEOUT:  /* RFC 2177 §3, RFC 9051 §5.4 */
-		if (clock_mono_ms() >= s->idle.deadline)
-			return bye(s, "autologout: idle for too long");
+	/* RFC 2177 §3, RFC 9051 §5.4; checked on every wake, so that a
+	 * client that sent half a line and went silent is not kept forever */
+	if (clock_mono_ms() >= s->idle.deadline)
+		return bye(s, "autologout: idle for too long");
+	if (why == IMAPSRV_WAKE_TIMEOUT)
 		return 0;
-	case IMAPSRV_WAKE_START:
-	case IMAPSRV_WAKE_READY:
-		break;
-	}
 	/* changes first, so that what happened before DONE is reported */
 	if (readable(store_sub_fd(s->sub)) && push_updates(s) != 0)
 		return -1;

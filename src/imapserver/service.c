@@ -50,6 +50,7 @@ static enum imapsrv_wake wake_of(enum listener_wake w)
 {
 	switch (w) {
 	case LISTENER_WAKE_READY:
+	case LISTENER_WAKE_UNPARKED:
 		return IMAPSRV_WAKE_READY;
 	case LISTENER_WAKE_TIMEOUT:
 		return IMAPSRV_WAKE_TIMEOUT;
@@ -61,10 +62,13 @@ static enum imapsrv_wake wake_of(enum listener_wake w)
 
 static void resume(void *ctx, const struct listener_conn *lc, enum listener_wake why);
 
-static void run(struct running *r, const struct listener_conn *lc, enum imapsrv_wake why)
+/* Runs the session until it ends or parks; may_park false (parking just
+ * failed) keeps it in this thread. */
+static void run(struct running *r, const struct listener_conn *lc, enum imapsrv_wake why,
+                bool may_park)
 {
 	struct imapsrv_park park;
-	if (imapsrv_session_continue(r->s, why, &park) == 1) {
+	if (imapsrv_session_continue(r->s, why, may_park ? &park : NULL) == 1) {
 		listener_park(lc, park.fds, park.nfds, park.timeout_ms, resume, r);
 		return;
 	}
@@ -75,7 +79,7 @@ static void run(struct running *r, const struct listener_conn *lc, enum imapsrv_
 
 static void resume(void *ctx, const struct listener_conn *lc, enum listener_wake why)
 {
-	run(ctx, lc, wake_of(why));
+	run(ctx, lc, wake_of(why), why != LISTENER_WAKE_UNPARKED);
 }
 
 static void handle(void *ctx, const struct listener_conn *lc)
@@ -91,7 +95,7 @@ static void handle(void *ctx, const struct listener_conn *lc)
 	r->c = c;
 	r->s = imapsrv_session_new(c, (const struct sockaddr *)&lc->peer, lc->cancel_fd,
 	                           &en->settings);
-	run(r, lc, IMAPSRV_WAKE_START);
+	run(r, lc, IMAPSRV_WAKE_START, true);
 }
 
 static struct entry *add_entry(struct imap_services *s)
