@@ -112,10 +112,11 @@ static int msg_read(struct fetch_msg *fm, const struct store_msgfile *f, size_t 
                     struct error *e)
 {
 	size_t plen = f->prefix_len;
-	char *p = malloc(plen + fsize + 1);
+	char *p = malloc(plen + fsize);
 	if (p == NULL)
 		return error_set(e, ERR_TEMP, "out of memory reading a message");
-	memcpy(p, f->prefix, plen);
+	if (plen > 0)
+		memcpy(p, f->prefix, plen);
 	size_t got = 0;
 	while (got < fsize) {
 		ssize_t r = pread(f->fd, p + plen + got, fsize - got, (off_t)got);

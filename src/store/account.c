@@ -4,11 +4,14 @@
  * one lock, one notifier), quotas, and content id reservation.
  *
  * Concurrency: one SQLite connection per account object, serialised by
- * a->lock; other processes (the CLI) are kept apart by SQLite's own locking
- * with a busy timeout. Different accounts never share a lock.
+ * a->lock, for everything that writes; listings read on up to
+ * STORE_READERS more (store_reader), each with its own lock. Other
+ * processes (the CLI) are kept apart by SQLite's own locking with a busy
+ * timeout. Different accounts never share a lock.
  */
 #include "store/internal.h"
 
+#include "core/clock.h"
 #include "core/file.h"
 
 #include <errno.h>
@@ -126,6 +129,9 @@ static struct store_account *account_new(const char *dir)
 	return a;
 }
 
+/* How long after a reader failed to open the next is tried. */
+#define STORE_READER_RETRY_MS 10000
+
 /* A read-only connection to a's database (query_only: a statement that
  * would write fails), or NULL. */
 static struct store_account *reader_open(struct store_account *a)
@@ -149,8 +155,11 @@ struct store_account *store_reader(struct store_account *a)
 {
 	pthread_mutex_lock(&a->readers_lock);
 	for (size_t i = 0; i < STORE_READERS; i++) {
-		if (a->readers[i] == NULL)
+		if (a->readers[i] == NULL && clock_mono_ms() >= a->readers_retry_ms) {
 			a->readers[i] = reader_open(a);
+			if (a->readers[i] == NULL)  /* out of descriptors or memory */
+				a->readers_retry_ms = clock_mono_ms() + STORE_READER_RETRY_MS;
+		}
 		struct store_account *r = a->readers[i];
 		if (r == NULL)
 			break;

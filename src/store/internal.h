@@ -57,6 +57,7 @@ struct store_account {
 	 * entry. */
 	struct store_account *readers[STORE_READERS];
 	pthread_mutex_t readers_lock;  /* opening them */
+	int64_t readers_retry_ms;      /* after a failed open: not before then */
 };
 
 /* The indexed stand-in for a Message-ID (FNV-1a; lookups compare the text too). */

@@ -14,9 +14,9 @@
 static int mailbox_exists(struct store_account *a, int64_t mbox, struct error *err)
 {
 	int64_t one;
-	store_lock(a);
-	int r = db_get(a, err, &one, "SELECT 1 FROM mailbox WHERE id = ?", 1, mbox);
-	store_unlock(a);
+	struct store_account *rd = store_reader(a);
+	int r = db_get(rd, err, &one, "SELECT 1 FROM mailbox WHERE id = ?", 1, mbox);
+	store_reader_release(rd);
 	if (r == 0)
 		return error_set(err, ERR_NOTFOUND, "mailbox does not exist");
 	return r < 0 ? -1 : 0;
@@ -126,10 +126,12 @@ int store_msg_get(struct store_account *a, int64_t mbox, uint32_t uid, struct ar
 	return r < 0 ? -1 : 0;
 }
 
-/* With the lock held: the row is read and the file opened before any
- * expunge can commit; files are unlinked only after their rows are gone. */
-static int open_locked(struct store_account *a, int64_t mbox, uint32_t uid, struct arena *arena,
-                       struct store_msgfile *f, struct error *err)
+/* Reads the row and opens the file on connection a (locked). Files are
+ * unlinked only after their rows are gone: on the writer's connection the
+ * open comes before any expunge can commit. On a reader it may come after:
+ * a missing file returns 1 unless strict (the writer then decides). */
+static int open_on(struct store_account *a, int64_t mbox, uint32_t uid, struct arena *arena,
+                   bool strict, struct store_msgfile *f, struct error *err)
 {
 	sqlite3_stmt *st;
 	if (db_prepare(a, "SELECT c.id, c.file_size, c.added_headers FROM message m"
@@ -152,6 +154,8 @@ static int open_locked(struct store_account *a, int64_t mbox, uint32_t uid, stru
 	if (account_content_path(a, cid, "", path, sizeof(path), err) != 0)
 		return -1;
 	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0 && errno == ENOENT && !strict)
+		return 1;  /* expunged since it was looked up, or lost: ask the writer */
 	if (f->fd < 0)
 		return error_errno(err, errno, "opening %s", path);
 	return 0;
@@ -161,8 +165,16 @@ int store_msg_open(struct store_account *a, int64_t mbox, uint32_t uid, struct a
                    struct store_msgfile *f, struct error *err)
 {
 	f->fd = -1;
+	struct store_account *rd = store_reader(a);
+	int r = open_on(rd, mbox, uid, arena, rd == a, f, err);
+	store_reader_release(rd);
+	if (r != 1)
+		return r;
+	/* The file went between the reader's lookup and the open: under the
+	 * writer's lock an expunge has either removed the row (not found) or
+	 * not begun, and a file still missing then is lost. */
 	store_lock(a);
-	int r = open_locked(a, mbox, uid, arena, f, err);
+	r = open_on(a, mbox, uid, arena, true, f, err);
 	store_unlock(a);
 	return r;
 }
