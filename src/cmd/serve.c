@@ -306,6 +306,7 @@ int serve_run(struct config *cfg, const struct serve_opts *opts)
 	l = log_begin(LOG_INFO, "serve", "stopping");
 	log_str(l, "signal", strsignal(sig));
 	log_end(l);
+	loginguard_stop(guard);
 	imap_services_stop(&imap, STOP_GRACE_MS);
 	smtp_services_stop(&smtp, STOP_GRACE_MS);
 	stop_queue();

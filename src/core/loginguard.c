@@ -122,7 +122,7 @@ bool loginguard_attempt(struct loginguard *g, const char *ip_key)
 			break;
 		}
 		struct loginguard_running *r = running_of(g, ip_key, false);
-		if (r == NULL || r->n == 0)  /* the budget is spent on failures */
+		if (r == NULL || r->n == 0 || g->stopping)  /* the budget is spent on failures */
 			break;
 		if (pthread_cond_timedwait(&g->ended, &g->mu, &deadline) == ETIMEDOUT)
 			break;
@@ -168,4 +168,12 @@ void loginguard_attempt_void(struct loginguard *g, const char *ip_key)
 void loginguard_attempt_abandoned(struct loginguard *g, const char *ip_key)
 {
 	attempt_end(g, ip_key, false);
+}
+
+void loginguard_stop(struct loginguard *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->stopping = true;
+	pthread_cond_broadcast(&g->ended);
+	pthread_mutex_unlock(&g->mu);
 }

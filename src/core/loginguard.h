@@ -50,6 +50,7 @@ struct loginguard {
 	pthread_cond_t ended;
 	struct loginguard_running *running;
 	size_t n_running, cap_running;
+	bool stopping;                   /* loginguard_stop */
 };
 
 /* Which account a login name means (the services' configuration lookup):
@@ -110,5 +111,9 @@ void loginguard_attempt_void(struct loginguard *g, const char *ip_key);
 /* The connection dropped in the middle of the attempt: it stays counted
  * as a failure. */
 void loginguard_attempt_abandoned(struct loginguard *g, const char *ip_key);
+
+/* The server stops: attempts waiting in loginguard_attempt give up (false)
+ * at once, so that they do not hold up the shutdown. */
+void loginguard_stop(struct loginguard *g);
 
 #endif

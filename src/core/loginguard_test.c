@@ -89,6 +89,30 @@ static void test_wait_ends(void **state)
 	loginguard_free(&g);
 }
 
+/* Stopping the server ends the waits at once. */
+static void *stop_later(void *arg)
+{
+	usleep(100000);
+	loginguard_stop(arg);
+	return NULL;
+}
+
+static void test_stop_ends_waits(void **state)
+{
+	struct loginguard *g = loginguard_new();
+	for (int i = 0; i < LOGINGUARD_FAILS_PER_IP; i++)
+		assert_true(loginguard_attempt(g, "192.0.2.1"));
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, stop_later, g), 0);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_false(loginguard_attempt(g, "192.0.2.1"));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 5);  /* not the 20 s wait */
+	pthread_join(t, NULL);
+	loginguard_free(&g);
+}
+
 /* A success gives its count back: successful logins never lock out an
  * address; failures keep theirs. */
 static void test_success_refunds(void **state)
@@ -125,6 +149,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_failures),
 		cmocka_unit_test(test_parallel_successes_wait),
 		cmocka_unit_test(test_wait_ends),
+		cmocka_unit_test(test_stop_ends_waits),
 		cmocka_unit_test(test_success_refunds),
 		cmocka_unit_test(test_void_refunds),
 	};
