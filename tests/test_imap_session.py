@@ -629,6 +629,29 @@ def test_compress_large_fetch_and_literal(srv):
         assert d.read_line().startswith(b"h OK")
 
 
+
+def test_compress_idle_parked(srv):
+    """IDLE inside TLS and COMPRESS parks and wakes like a plain one: the
+    update and the DONE pass through both layers; DONE sent together with
+    the command is answered without waiting."""
+    with logged_in(srv, account="bob") as c:
+        c.cmd("s SELECT INBOX")
+        c.cmd("z COMPRESS DEFLATE")
+        d = Deflated(c)
+        d.send(b"i IDLE\r\nDONE\r\n")
+        assert d.read_line() == b"+ idling\r\n"
+        assert d.read_line() == b"i OK IDLE terminated\r\n"
+        d.send(b"j IDLE\r\n")
+        assert d.read_line() == b"+ idling\r\n"
+        time.sleep(0.5)  # parked by now
+        srv.deliver("bob", subject="compressed-idle")
+        assert re.fullmatch(rb"\* \d+ EXISTS\r\n", d.read_line())
+        d.send(b"DONE\r\n")
+        line = d.read_line()
+        while line.startswith(b"* "):
+            line = d.read_line()
+        assert line == b"j OK IDLE terminated\r\n"
+
 def test_compress_unknown_and_before_login(srv):
     with RawIMAP(srv.imaps_port, tls=True) as c:
         tagged, _ = c.cmd("z COMPRESS DEFLATE")
