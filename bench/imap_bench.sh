@@ -6,7 +6,7 @@
 #   bench/imap_bench.sh [BUILDDIR]                (default build/)
 #   IMAP_BENCH_QUICK=1 bench/imap_bench.sh build  (500 messages, 50 idle
 #                                                  connections, under a minute)
-#   env: MSGS (10000), CONC (4), ROUNDS (5), BODIES (4000), SEARCHES (200),
+#   env: MSGS (10000), CONC (4), ROUNDS (5), BODIES (20000), SEARCHES (200),
 #        BODY_SEARCHES (8), IDLE (5000), HOLD (10), ONLY=tern|peer
 #
 # The mailbox: `imap_load gen` writes MSGS messages (fixed seed, 2-50 KiB, a
@@ -45,7 +45,7 @@ if [ -n "${IMAP_BENCH_QUICK:-}" ]; then
 	msgs=${MSGS:-500} rounds=${ROUNDS:-3} bodies=${BODIES:-200} searches=${SEARCHES:-40}
 	body_searches=${BODY_SEARCHES:-8} idle=${IDLE:-50} hold=${HOLD:-1} samples=1
 else
-	msgs=${MSGS:-10000} rounds=${ROUNDS:-5} bodies=${BODIES:-4000} searches=${SEARCHES:-200}
+	msgs=${MSGS:-10000} rounds=${ROUNDS:-5} bodies=${BODIES:-20000} searches=${SEARCHES:-200}
 	body_searches=${BODY_SEARCHES:-8} idle=${IDLE:-5000} hold=${HOLD:-10} samples=3
 fi
 conc=${CONC:-4}
