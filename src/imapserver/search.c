@@ -129,20 +129,6 @@ static bool text_has(const char *text, size_t n, const struct buf *needle)
 
 /* ---- reading messages ---- */
 
-/* Whether [p, p+n) holds the empty line that ends a header, from offset from. */
-static bool header_complete(const char *p, size_t n, size_t from)
-{
-	for (size_t i = from; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (i + 1 < n && p[i + 1] == '\n')
-			return true;
-		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-			return true;
-	}
-	return false;
-}
-
 int imapsrv_msg_header(struct imapsrv_session *s, uint32_t uid, struct arena *a,
                        struct message_headers *h, struct error *e)
 {
@@ -172,7 +158,7 @@ int imapsrv_msg_header(struct imapsrv_session *s, uint32_t uid, struct arena *a,
 		size_t from = b.len > 2 ? b.len - 2 : 0;
 		buf_commit(&b, (size_t)n);
 		off += n;
-		if (header_complete(b.data, b.len, from))
+		if (message_header_complete(b.data, b.len, from))
 			break;
 	}
 	close(f.fd);

@@ -184,3 +184,16 @@ const char *message_subject(struct arena *a, const struct message_headers *h)
 	const struct message_header *f = message_header_find(h, "subject", NULL);
 	return f == NULL ? NULL : message_decode_text(a, f->value, f->value_len, NULL);
 }
+
+bool message_header_complete(const char *p, size_t n, size_t from)
+{
+	for (size_t i = from; i < n; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (i + 1 < n && p[i + 1] == '\n')
+			return true;
+		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
+			return true;
+	}
+	return false;
+}

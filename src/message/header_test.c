@@ -308,9 +308,24 @@ static void test_charset_out_limit(void **state)
 	buf_free(&out);
 }
 
+/* The end of a header block found in pieces, LF or CRLF. */
+static void test_header_complete(void **state)
+{
+	(void)state;
+	const char *crlf = "A: 1\r\nB: 2\r\n\r\nbody";
+	assert_true(message_header_complete(crlf, strlen(crlf), 0));
+	assert_false(message_header_complete(crlf, 13, 0));   /* up to "B: 2\r\n\r" */
+	assert_true(message_header_complete(crlf, 16, 10));
+	const char *lf = "A: 1\nB: 2\n\nbody";
+	assert_true(message_header_complete(lf, strlen(lf), 0));
+	assert_false(message_header_complete(lf, 10, 0));
+	assert_false(message_header_complete("", 0, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_header_complete),
 		cmocka_unit_test_setup_teardown(test_fields_crlf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_lf_and_mixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_all, setup, teardown),

@@ -245,6 +245,11 @@ struct message *message_parse(struct arena *a, const char *data, size_t size,
 size_t message_headers_parse(struct arena *a, const char *data, size_t size,
 	size_t max_bytes, struct message_headers *headers_r, unsigned *flags_r);
 
+/* Whether [p, p + n) holds the empty line that ends a header block (LF LF
+ * or LF CR LF), looking from offset from on: for readers that take a
+ * message's start in pieces. */
+bool message_header_complete(const char *p, size_t n, size_t from);
+
 /* Appends the layout of m to out: the part tree's offsets, sizes, line
  * counts, flags and shape in a versioned binary form of a few dozen bytes
  * (layout.c describes it), from which message_parse_layout rebuilds the

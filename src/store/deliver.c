@@ -100,7 +100,7 @@ static void capture_head(struct target *t, const char *p, size_t n)
 			t->head_done = true;  /* header larger than the parser reads */
 			break;
 		}
-		t->head_done = header_block_complete(t->head.data, t->head.len, from);
+		t->head_done = message_header_complete(t->head.data, t->head.len, from);
 		p += k;
 		n -= k;
 	}

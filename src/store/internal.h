@@ -196,9 +196,6 @@ struct header_texts {
  * the start of the file, as IMAP shows the message (fetch, search). */
 void header_texts_compute(struct arena *a, const char *head, size_t n, struct header_texts *t);
 
-/* Whether [p, p + n) holds the empty line ending a header, looking from
- * offset from on. */
-bool header_block_complete(const char *p, size_t n, size_t from);
 /* A sorted, merged copy of ranges (NULL/0 means 1:*); caller frees. */
 struct store_uidrange *ranges_normalize(const struct store_uidrange *r, size_t n, size_t *n_r);
 void uids_push(struct store_uids *u, uint32_t uid);

@@ -35,19 +35,6 @@ void store_delivery_summary(struct store_delivery *d, const struct message_summa
 	d->structure_len = s->structure_len;
 }
 
-bool header_block_complete(const char *p, size_t n, size_t from)
-{
-	for (size_t i = from; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (i + 1 < n && p[i + 1] == '\n')
-			return true;
-		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-			return true;
-	}
-	return false;
-}
-
 /* The search headers' fields and their record letters. */
 static const struct {
 	const char *name;
