@@ -128,6 +128,11 @@ int listener_bind(const char *ip, int port, struct error *e)
 	return fd;
 }
 
+bool listener_no_ipv6(const char *ip, int err)
+{
+	return strchr(ip, ':') != NULL && (err == EADDRNOTAVAIL || err == EAFNOSUPPORT);
+}
+
 static void session_unlink(struct listener *l, struct session *s)
 {
 	if (s->prev != NULL)
@@ -547,10 +552,17 @@ static void wait_sessions(struct listener *l, const struct timespec *deadline)
 
 void listener_free(struct listener **lp, unsigned grace_ms)
 {
+	listener_free_until(lp, clock_mono_ms() + grace_ms);
+}
+
+void listener_free_until(struct listener **lp, int64_t deadline_ms)
+{
 	struct listener *l = *lp;
 	if (l == NULL)
 		return;
 	listener_shutdown(l);
+	int64_t left = deadline_ms - clock_mono_ms();
+	unsigned grace_ms = left > 0 ? (unsigned)left : 0;
 	struct timespec deadline = clock_deadline(CLOCK_REALTIME, grace_ms);
 	pthread_mutex_lock(&l->mu);
 	wait_sessions(l, &deadline);

@@ -25,7 +25,9 @@
 #ifndef TERN_CORE_LISTENER_H
 #define TERN_CORE_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct connlimit;
@@ -41,6 +43,11 @@ struct error;
  * the address ("listen on [::1]:25: Address already in use") and errno set
  * (EADDRNOTAVAIL, EAFNOSUPPORT: the host has no such address or no IPv6). */
 int listener_bind(const char *ip, int port, struct error *e);
+
+/* Whether listener_bind(ip) failed with errno err because the host has no
+ * IPv6 (or not that address): containers often run without IPv6, and
+ * localserve, which listens on ::1 beside 127.0.0.1, starts all the same. */
+bool listener_no_ipv6(const char *ip, int err);
 
 /* A connection handed to a handler: the accepted socket (owned by the
  * handler from now on), the peer's address, and the descriptor that becomes
@@ -95,6 +102,11 @@ void listener_shutdown(struct listener *l);
  * up to grace_ms, after which their sockets are shut down and it waits for
  * the threads to notice. Frees *l and sets it to NULL. */
 void listener_free(struct listener **l, unsigned grace_ms);
+
+/* listener_free with the grace period ending at deadline_ms
+ * (clock_mono_ms): services stopping several listeners tell them all
+ * (listener_shutdown), then free each within one shared grace period. */
+void listener_free_until(struct listener **l, int64_t deadline_ms);
 
 /* Sessions running now, parked ones included. */
 size_t listener_active(struct listener *l);

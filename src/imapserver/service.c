@@ -6,6 +6,7 @@
 #include "imapserver/service.h"
 
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/conn.h"
 #include "core/connlimit.h"
 #include "core/error.h"
@@ -112,13 +113,6 @@ static struct entry *add_entry(struct imap_services *s)
 	return en;
 }
 
-/* Whether binding ip failed because the host has no IPv6 (localserve
- * listens on ::1 beside 127.0.0.1 and should start without it). */
-static bool no_ipv6_here(const char *ip, int err)
-{
-	return strchr(ip, ':') != NULL && (err == EADDRNOTAVAIL || err == EAFNOSUPPORT);
-}
-
 static void settings_init(struct imapsrv_settings *set, const struct config *cfg,
                           const struct config_listener *l, struct tls_server *tls, bool implicit,
                           const struct imap_services_opts *o)
@@ -160,7 +154,7 @@ static int bind_service(struct imap_services *s, const struct config *cfg, size_
 		en->limit = s->connlimits[li];
 		settings_init(&en->settings, cfg, l, s->tls[li], implicit, o);
 		en->fd = listener_bind(l->ips[i], svc->port, e);
-		if (en->fd < 0 && s->localserve && no_ipv6_here(l->ips[i], errno)) {
+		if (en->fd < 0 && s->localserve && listener_no_ipv6(l->ips[i], errno)) {
 			s->n--;
 			log_msgf(LOG_WARN, name, "no IPv6 here: not listening on [%s]:%d", l->ips[i],
 			         svc->port);
@@ -240,13 +234,9 @@ void imap_services_stop(struct imap_services **sp, unsigned grace_ms)
 	for (size_t i = 0; i < s->n; i++)
 		if (s->entries[i].listener != NULL)
 			listener_shutdown(s->entries[i].listener);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t deadline = clock_mono_ms() + grace_ms;
 	for (size_t i = 0; i < s->n; i++) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		listener_free(&s->entries[i].listener,
-		              spent < (long)grace_ms ? grace_ms - (unsigned)spent : 0);
+		listener_free_until(&s->entries[i].listener, deadline);
 		if (s->entries[i].fd >= 0)
 			close(s->entries[i].fd);
 	}

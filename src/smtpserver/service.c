@@ -7,6 +7,7 @@
 #include "smtpserver/backend.h"
 
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/conn.h"
 #include "core/connlimit.h"
 #include "core/error.h"
@@ -103,14 +104,6 @@ static struct entry *add_entry(struct smtp_services *s)
 	return en;
 }
 
-/* Whether binding ip failed because the host has no IPv6 (or not that
- * address): containers often run without IPv6, and localserve, which
- * listens on ::1 beside 127.0.0.1, should start there all the same. */
-static bool no_ipv6_here(const char *ip, int err)
-{
-	return strchr(ip, ':') != NULL && (err == EADDRNOTAVAIL || err == EAFNOSUPPORT);
-}
-
 /* Binds one service of listener index li on all its IPs. */
 static int bind_service(struct smtp_services *s, const struct config *cfg, size_t li,
                         const struct config_service *svc, enum smtpserver_mode mode,
@@ -140,7 +133,7 @@ static int bind_service(struct smtp_services *s, const struct config *cfg, size_
 			.sasl_secret_len = sizeof(s->secret),
 		};
 		en->fd = listener_bind(l->ips[i], svc->port, e);
-		if (en->fd < 0 && s->backend.localserve && no_ipv6_here(l->ips[i], errno)) {
+		if (en->fd < 0 && s->backend.localserve && listener_no_ipv6(l->ips[i], errno)) {
 			s->n--;  /* localserve on a host without IPv6 loopback: IPv4 only */
 			log_msgf(LOG_WARN, name, "no IPv6 here: not listening on [%s]:%d", l->ips[i], svc->port);
 			continue;
@@ -355,12 +348,9 @@ void smtp_services_stop(struct smtp_services **sp, unsigned grace_ms)
 		if (s->entries[i].listener != NULL)
 			listener_shutdown(s->entries[i].listener);
 	/* one grace period for all: sessions of every listener were told at once */
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t deadline = clock_mono_ms() + grace_ms;
 	for (size_t i = 0; i < s->n; i++) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		listener_free(&s->entries[i].listener, spent < (long)grace_ms ? grace_ms - (unsigned)spent : 0);
+		listener_free_until(&s->entries[i].listener, deadline);
 		if (s->entries[i].fd >= 0)
 			close(s->entries[i].fd);
 	}
