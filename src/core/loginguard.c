@@ -4,6 +4,7 @@
 #include "core/loginguard.h"
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/ratelimit.h"
 
 #include <ctype.h>
@@ -176,4 +177,30 @@ void loginguard_stop(struct loginguard *g)
 	g->stopping = true;
 	pthread_cond_broadcast(&g->ended);
 	pthread_mutex_unlock(&g->mu);
+}
+
+void loginguard_names_set(struct loginguard *g, loginguard_account_fn *account_fn, void *ctx,
+                          const char *username, struct loginguard_names *n)
+{
+	snprintf(n->user, sizeof(n->user), "%s", username);
+	n->known = loginguard_key(account_fn, ctx, username, n->key, sizeof(n->key));
+	if (g != NULL)
+		n->slowed = loginguard_account_wait(g, n->key);
+}
+
+void loginguard_log(const char *pkg, const char *remote, const char *mechanism,
+                    const struct loginguard_names *n, const char *reason, bool unknown_user)
+{
+	bool ok = reason == NULL;
+	struct log_line *l = log_begin(ok ? LOG_INFO : LOG_WARN, pkg,
+	                               ok ? "authenticated" : "authentication failed");
+	log_str(l, "remote", remote);
+	log_str(l, "mechanism", mechanism);
+	log_str(l, "user", n->user);
+	log_bool(l, "account_slowed", n->slowed);
+	if (!ok) {
+		log_str(l, "reason", reason);
+		log_bool(l, "unknown_user", unknown_user);
+	}
+	log_end(l);
 }

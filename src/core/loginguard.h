@@ -57,6 +57,28 @@ struct loginguard {
  * writes its name to out and returns true, or false if there is none. */
 typedef bool loginguard_account_fn(void *ctx, const char *login, char *out, size_t size);
 
+/* Longest login name (SASL_USERNAME_MAX). */
+#define LOGINGUARD_NAME_MAX 256
+
+/* The names of one login attempt, as the services log and throttle it. */
+struct loginguard_names {
+	char user[LOGINGUARD_NAME_MAX + 1];  /* as given */
+	char key[LOGINGUARD_NAME_MAX + 2];   /* loginguard_key: the account, or "?name" */
+	bool known;                          /* key names an account */
+	bool slowed;                         /* loginguard_account_wait waited */
+};
+
+/* At the password lookup of a login (inside the SASL lookup callback):
+ * records the name and its key and, with a guard (may be NULL), waits when
+ * the account has had too many recent failures. */
+void loginguard_names_set(struct loginguard *g, loginguard_account_fn *account_fn, void *ctx,
+                          const char *username, struct loginguard_names *n);
+
+/* Logs a login's outcome for pkg ("imapserver", "smtpserver"): success
+ * when reason is NULL, else the failure with its reason. */
+void loginguard_log(const char *pkg, const char *remote, const char *mechanism,
+                    const struct loginguard_names *n, const char *reason, bool unknown_user);
+
 /* The throttling key of a login name: the account it means (found with
  * account_fn, which may be NULL), so that every spelling and address of an
  * account counts together; else "?" and the name in lower case. Returns

@@ -28,21 +28,15 @@
  * account it means, or "?name"). */
 struct auth_try {
 	struct imapsrv_session *s;
-	char user[SASL_USERNAME_MAX + 1];
-	char key[SASL_USERNAME_MAX + 2];
-	bool known;          /* key names an account */
-	bool slowed;
+	struct loginguard_names n;
 };
+_Static_assert(LOGINGUARD_NAME_MAX == SASL_USERNAME_MAX, "login name sizes");
 
 static int lookup(void *ctx, const char *username, struct sasl_credentials *creds_r)
 {
 	struct auth_try *t = ctx;
 	const struct imapsrv_settings *set = t->s->set;
-	snprintf(t->user, sizeof(t->user), "%s", username);
-	t->known = loginguard_key(set->login_account, set->login_ctx, username, t->key,
-	                          sizeof(t->key));
-	if (set->guard != NULL)
-		t->slowed = loginguard_account_wait(set->guard, t->key);
+	loginguard_names_set(set->guard, set->login_account, set->login_ctx, username, &t->n);
 	return set->auth_lookup(set->login_ctx, username, creds_r);
 }
 
@@ -119,17 +113,8 @@ static enum outcome exchange(struct imapsrv_session *s, struct sasl_server *sv, 
 static void log_auth(struct imapsrv_session *s, struct sasl_server *sv, const struct auth_try *t,
                      bool ok)
 {
-	struct log_line *l = log_begin(ok ? LOG_INFO : LOG_WARN, "imapserver",
-	                               ok ? "authenticated" : "authentication failed");
-	log_str(l, "remote", s->remote_ip);
-	log_str(l, "mechanism", sasl_server_mechanism(sv));
-	log_str(l, "user", t->user);
-	log_bool(l, "account_slowed", t->slowed);
-	if (!ok) {
-		log_str(l, "reason", sasl_server_failure_text(sv));
-		log_bool(l, "unknown_user", sasl_server_user_unknown(sv));
-	}
-	log_end(l);
+	loginguard_log("imapserver", s->remote_ip, sasl_server_mechanism(sv), &t->n,
+	               ok ? NULL : sasl_server_failure_text(sv), sasl_server_user_unknown(sv));
 }
 
 /* The attempt counted by refused() ended without a password found wrong. */
@@ -161,7 +146,7 @@ static void failed(struct imapsrv_session *s, struct sasl_server *sv, struct aut
 		return;
 	}
 	if (s->set->guard != NULL)
-		loginguard_attempt_failed(s->set->guard, s->ip_key, t->key);
+		loginguard_attempt_failed(s->set->guard, s->ip_key, t->n.key);
 	if (why == SASL_FAIL_TEMP)
 		imapsrv_result_set(r, "NO", "UNAVAILABLE", "temporary authentication failure");
 	else if (why == SASL_FAIL_AUTHZ)
@@ -173,17 +158,17 @@ static void failed(struct imapsrv_session *s, struct sasl_server *sv, struct aut
 static void succeeded(struct imapsrv_session *s, struct sasl_server *sv, struct auth_try *t,
                       const char *cmdname, struct imapsrv_result *r)
 {
-	if (!t->known) {  /* credentials without an account: configuration changed */
+	if (!t->n.known) {  /* credentials without an account: configuration changed */
 		attempt_void(s);
 		imapsrv_result_set(r, "NO", "UNAVAILABLE", "account unavailable");
 		return;
 	}
-	if (imapsrv_login_done(s, t->key, r) != 0) {
+	if (imapsrv_login_done(s, t->n.key, r) != 0) {
 		attempt_void(s);
 		return;
 	}
 	if (s->set->guard != NULL)
-		loginguard_attempt_succeeded(s->set->guard, s->ip_key, t->key);
+		loginguard_attempt_succeeded(s->set->guard, s->ip_key, t->n.key);
 	log_auth(s, sv, t, true);
 	/* RFC 9051 §6.2.2, §6.2.3: the capabilities may change; say them. */
 	struct buf caps;

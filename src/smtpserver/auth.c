@@ -45,19 +45,16 @@ bool session_auth_offered(const struct session *ss)
  * failures. */
 struct auth_try {
 	struct session *ss;
-	char user[SASL_USERNAME_MAX + 1];
-	char key[SASL_USERNAME_MAX + 2];   /* the account, or "?" and the name */
-	bool slowed;
+	struct loginguard_names n;
 };
+_Static_assert(LOGINGUARD_NAME_MAX == SASL_USERNAME_MAX, "login name sizes");
 
 static int lookup(void *ctx, const char *username, struct sasl_credentials *creds_r)
 {
 	struct auth_try *t = ctx;
 	const struct smtpserver_settings *s = t->ss->s;
-	snprintf(t->user, sizeof(t->user), "%s", username);
-	loginguard_key(s->backend->login_account, s->backend->ctx, username, t->key, sizeof(t->key));
-	if (s->limits != NULL)
-		t->slowed = loginguard_account_wait(s->limits->logins, t->key);
+	loginguard_names_set(s->limits != NULL ? s->limits->logins : NULL, s->backend->login_account,
+	                     s->backend->ctx, username, &t->n);
 	return s->backend->auth_lookup(s->backend->ctx, username, creds_r);
 }
 
@@ -156,17 +153,8 @@ static enum outcome exchange(struct session *ss, struct sasl_server *sv, const c
 static void log_auth(struct session *ss, struct sasl_server *sv, const struct auth_try *t,
                      bool ok)
 {
-	struct log_line *l = log_begin(ok ? LOG_INFO : LOG_WARN, "smtpserver",
-	                               ok ? "authenticated" : "authentication failed");
-	log_str(l, "remote", ss->remote_ip);
-	log_str(l, "mechanism", sasl_server_mechanism(sv));
-	log_str(l, "user", t->user);
-	log_bool(l, "account_slowed", t->slowed);
-	if (!ok) {
-		log_str(l, "reason", sasl_server_failure_text(sv));
-		log_bool(l, "unknown_user", sasl_server_user_unknown(sv));
-	}
-	log_end(l);
+	loginguard_log("smtpserver", ss->remote_ip, sasl_server_mechanism(sv), &t->n,
+	               ok ? NULL : sasl_server_failure_text(sv), sasl_server_user_unknown(sv));
 }
 
 /* How the login attempt counted by refuse() ended (loginguard.h). */
@@ -200,7 +188,7 @@ static int failed(struct session *ss, struct sasl_server *sv, struct auth_try *t
 		return session_reply(ss, 501, "5.5.2", "Malformed authentication exchange: %s",
 		                     sasl_server_failure_text(sv));
 	if (s->limits != NULL)  /* counted when it started; waits a moment */
-		loginguard_attempt_failed(s->limits->logins, ss->ip_key, t->key);
+		loginguard_attempt_failed(s->limits->logins, ss->ip_key, t->n.key);
 	if (why == SASL_FAIL_TEMP)
 		return session_reply(ss, 454, "4.7.0", "Temporary authentication failure");
 	return session_reply(ss, 535, "5.7.8", "Authentication credentials invalid");
@@ -260,7 +248,7 @@ int session_auth(struct session *ss, const struct smtp_command *cmd)
 	}
 	snprintf(ss->user, sizeof(ss->user), "%s", sasl_server_username(sv));
 	ss->txn.user = ss->user;
-	attempt_end(ss, ATTEMPT_SUCCEEDED, t.key);
+	attempt_end(ss, ATTEMPT_SUCCEEDED, t.n.key);
 	log_auth(ss, sv, &t, true);
 	sasl_server_free(&sv);
 	return session_reply(ss, 235, "2.7.0", "Authentication successful");
