@@ -1132,48 +1132,19 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		usage();
 	const char *m = argv[1];
-	for (int i = 2; i < argc; i++) {
-		const char *f = argv[i];
-		if (i + 1 >= argc)
-			usage();
-		char *v = argv[++i];
-		if (strcmp(f, "-host") == 0)
-			opt_host = v;
-		else if (strcmp(f, "-port") == 0)
-			opt_port = v;
-		else if (strcmp(f, "-user") == 0)
-			opt_user = v;
-		else if (strcmp(f, "-pass") == 0)
-			opt_pass = v;
-		else if (strcmp(f, "-msgs") == 0)
-			opt_msgs = load_number(f, v, 1);
-		else if (strcmp(f, "-seed") == 0)
-			opt_seed = load_number(f, v, 0);
-		else if (strcmp(f, "-c") == 0)
-			opt_conc = load_number(f, v, 1);
-		else if (strcmp(f, "-rounds") == 0)
-			opt_rounds = load_number(f, v, 1);
-		else if (strcmp(f, "-n") == 0)
-			opt_count = load_number(f, v, 1);
-		else if (strcmp(f, "-kind") == 0)
-			opt_kind = v;
-		else if (strcmp(f, "-idle") == 0)
-			opt_idle = load_number(f, v, 1);
-		else if (strcmp(f, "-inflight") == 0)
-			opt_inflight = load_number(f, v, 1);
-		else if (strcmp(f, "-hold") == 0)
-			opt_hold = load_number(f, v, 0);
-		else if (strcmp(f, "-setup") == 0)
-			opt_setup = load_number(f, v, 1);
-		else if (strcmp(f, "-ready") == 0)
-			opt_ready = v;
-		else if (strcmp(f, "-mbox") == 0)
-			opt_mbox = v;
-		else if (strcmp(f, "-maildir") == 0)
-			opt_maildir = v;
-		else
-			usage();
-	}
+	const struct load_flag flags[] = {
+		LOAD_STR("-host", &opt_host), LOAD_STR("-port", &opt_port),
+		LOAD_STR("-user", &opt_user), LOAD_STR("-pass", &opt_pass),
+		LOAD_STR("-kind", &opt_kind), LOAD_STR("-ready", &opt_ready),
+		LOAD_STR("-mbox", &opt_mbox), LOAD_STR("-maildir", &opt_maildir),
+		LOAD_NUM("-msgs", &opt_msgs, 1), LOAD_NUM("-seed", &opt_seed, 0),
+		LOAD_NUM("-c", &opt_conc, 1), LOAD_NUM("-rounds", &opt_rounds, 1),
+		LOAD_NUM("-n", &opt_count, 1), LOAD_NUM("-idle", &opt_idle, 1),
+		LOAD_NUM("-inflight", &opt_inflight, 1), LOAD_NUM("-hold", &opt_hold, 0),
+		LOAD_NUM("-setup", &opt_setup, 1),
+	};
+	if (!load_flags(argc, argv, 2, flags, sizeof(flags) / sizeof(flags[0])))
+		usage();
 	if (strpbrk(opt_user, "\"\\\r\n") || strpbrk(opt_pass, "\"\\\r\n")) {
 		fprintf(stderr, "imap_load: user and password must not hold quotes, backslashes or line ends\n");
 		return 2;

@@ -57,6 +57,27 @@ long load_number(const char *flag, const char *s, long min)
 	return v;
 }
 
+bool load_flags(int argc, char **argv, int from, const struct load_flag *flags, size_t n)
+{
+	for (int i = from; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			return false;
+		size_t k = 0;
+		while (k < n && strcmp(argv[i], flags[k].name) != 0)
+			k++;
+		if (k == n)
+			return false;
+		const struct load_flag *f = &flags[k];
+		if (f->str != NULL)
+			*f->str = argv[i + 1];
+		else if (f->num != NULL)
+			*f->num = load_number(f->name, argv[i + 1], f->min);
+		else
+			f->fn(argv[i + 1]);
+	}
+	return true;
+}
+
 int load_resolve(const char *host, const char *port)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};

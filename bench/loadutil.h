@@ -25,6 +25,24 @@ double load_now(void);
 /* The decimal value s of option flag, at least min; exits 2 otherwise. */
 long load_number(const char *flag, const char *s, long min);
 
+/* One "-name value" option: a string (str), a number of at least min
+ * (num), or a function given the value (fn). */
+struct load_flag {
+	const char *name;            /* with its "-" */
+	const char **str;
+	long *num;
+	long min;
+	void (*fn)(char *value);
+};
+
+#define LOAD_STR(n, p) {.name = (n), .str = (p)}
+#define LOAD_NUM(n, p, m) {.name = (n), .num = (p), .min = (m)}
+#define LOAD_FN(n, f) {.name = (n), .fn = (f)}
+
+/* Parses argv[from..argc) as flags of the table; returns false on an
+ * unknown flag or a missing value (the caller prints its usage). */
+bool load_flags(int argc, char **argv, int from, const struct load_flag *flags, size_t n);
+
 /* Resolves host and port into load_target: 0, or 1 after printing why. */
 int load_resolve(const char *host, const char *port);
 

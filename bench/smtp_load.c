@@ -327,30 +327,14 @@ static void check_addr(const char *what, const char *a)
 int main(int argc, char **argv)
 {
 	load_name = "smtp_load";
-	for (int i = 1; i < argc; i++) {
-		const char *f = argv[i];
-		if (i + 1 >= argc)
-			usage();
-		char *v = argv[++i];
-		if (strcmp(f, "-host") == 0)
-			opt_host = v;
-		else if (strcmp(f, "-port") == 0)
-			opt_port = v;
-		else if (strcmp(f, "-c") == 0)
-			opt_conc = load_number(f, v, 1);
-		else if (strcmp(f, "-s") == 0)
-			opt_size = load_number(f, v, 1);
-		else if (strcmp(f, "-n") == 0)
-			opt_count = load_number(f, v, 1);
-		else if (strcmp(f, "-from") == 0)
-			opt_from = v;
-		else if (strcmp(f, "-to") == 0)
-			add_rcpts(v);
-		else if (strcmp(f, "-ehlo") == 0)
-			opt_ehlo = v;
-		else
-			usage();
-	}
+	const struct load_flag flags[] = {
+		LOAD_STR("-host", &opt_host), LOAD_STR("-port", &opt_port),
+		LOAD_STR("-from", &opt_from), LOAD_STR("-ehlo", &opt_ehlo),
+		LOAD_NUM("-c", &opt_conc, 1), LOAD_NUM("-s", &opt_size, 1), LOAD_NUM("-n", &opt_count, 1),
+		LOAD_FN("-to", add_rcpts),
+	};
+	if (!load_flags(argc, argv, 1, flags, sizeof(flags) / sizeof(flags[0])))
+		usage();
 	if (nrcpts == 0)
 		rcpts[nrcpts++] = "bench@example.test";
 	if (opt_conc > MAX_THREADS)
