@@ -66,8 +66,9 @@ int file_sync_parent_dir(const char *path, struct error *err)
 	return r;
 }
 
-static int write_all_fd(int fd, const char *p, size_t n)
+int file_write_all(int fd, const void *data, size_t n)
 {
+	const char *p = data;
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -92,7 +93,7 @@ int file_write_atomic(const char *path, const void *data, size_t n, mode_t mode,
 	int r = 0;
 	if (fd < 0) {
 		r = error_errno(err, errno, "creating temporary file for %s", path);
-	} else if (fchmod(fd, mode) != 0 || write_all_fd(fd, data, n) != 0 || fsync(fd) != 0) {
+	} else if (fchmod(fd, mode) != 0 || file_write_all(fd, data, n) != 0 || fsync(fd) != 0) {
 		r = error_errno(err, errno, "writing %s", tmp);
 	}
 	if (fd >= 0 && close(fd) != 0 && r == 0)

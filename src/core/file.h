@@ -17,6 +17,10 @@
  * directory is fine; an existing non-directory is an error. */
 int file_mkdir_all(const char *path, mode_t mode, struct error *err);
 
+/* Writes all n bytes at p to fd, again after EINTR and short writes.
+ * Returns 0, or -1 with errno set. */
+int file_write_all(int fd, const void *p, size_t n);
+
 /* Atomically replaces (or creates) path with n bytes of data and the given
  * mode, durably: the data and the rename are on disk when 0 is returned. */
 int file_write_atomic(const char *path, const void *data, size_t n, mode_t mode,

@@ -304,16 +304,7 @@ int queue_open(const struct queue_settings *s, struct queue **q_r, struct error 
 
 static int write_all(int fd, const char *p, size_t n, struct error *e)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return error_errno(e, errno, "writing a queue file");
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return file_write_all(fd, p, n) == 0 ? 0 : error_errno(e, errno, "writing a queue file");
 }
 
 /* Writes the parts into a new file in msg/ durably (written, fsynced,

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,16 +117,7 @@ void spool_free(struct smtpserver_spool **sp)
 
 static int write_all(int fd, const char *p, size_t n, struct error *e)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return error_errno(e, errno, "spool: write");
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return file_write_all(fd, p, n) == 0 ? 0 : error_errno(e, errno, "spool: write");
 }
 
 /* Moves what is in memory to a new temporary file. */
