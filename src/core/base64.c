@@ -4,6 +4,8 @@
  */
 #include "core/base64.h"
 
+#include "core/buf.h"
+
 #include <stdbool.h>
 
 static const char b64chars[] =
@@ -79,3 +81,14 @@ long base64_decode(unsigned char *dst, size_t dstmax, const char *src, size_t n)
 	return (long)o;
 }
 
+void base64_append_lines(struct buf *out, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	char line[80];
+	for (size_t off = 0; off < n; off += 57) {  /* 57 octets: 76 characters */
+		size_t k = n - off < 57 ? n - off : 57;
+		size_t m = base64_encode(line, p + off, k);
+		buf_append(out, line, m);
+		buf_append_str(out, "\r\n");
+	}
+}

@@ -29,4 +29,9 @@ char *base64_arena(struct arena *a, const unsigned char *src, size_t n);
 /* The 6-bit value of a base64 character, or -1 for one outside the alphabet. */
 int base64_value(unsigned char c);
 
+struct buf;
+/* Appends n bytes at data as a MIME base64 body (RFC 2045 §6.8): lines of
+ * 76 characters, each ended by CRLF. */
+void base64_append_lines(struct buf *out, const void *data, size_t n);
+
 #endif

@@ -226,6 +226,13 @@ enum dns_status dns_lookup_aaaa(struct dns_resolver *res, const char *name, stru
 enum dns_status dns_lookup_mx(struct dns_resolver *res, const char *name, struct dns_result **result_r);
 enum dns_status dns_lookup_txt(struct dns_resolver *res, const char *name, struct dns_result **result_r);
 
+/* "HOST:PORT:[v6],...,v4,..." in out: host's addresses from the resolver
+ * (AAAA, then A), in the form of libcurl's CURLOPT_RESOLVE, so that an
+ * HTTPS client connects where tern's resolver says. Addresses that do not
+ * fit in size are left out. Returns how many addresses it holds (0: none). */
+size_t dns_curl_resolve_entry(struct dns_resolver *res, const char *host, const char *port,
+                              char *out, size_t size);
+
 /* TLSA at _PORT._PROTO.HOST (RFC 6698 §3), e.g. port 25, proto "tcp". */
 enum dns_status dns_lookup_tlsa(struct dns_resolver *res, unsigned port, const char *proto,
                                 const char *host, struct dns_result **result_r);

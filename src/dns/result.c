@@ -311,3 +311,31 @@ const char *dns_security_name(enum dns_security security)
 	};
 	return (unsigned)security < sizeof(names) / sizeof(names[0]) ? names[security] : "?";
 }
+
+size_t dns_curl_resolve_entry(struct dns_resolver *res, const char *host, const char *port,
+                              char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s:%s:", host, port);
+	size_t len = n > 0 && (size_t)n < size ? (size_t)n : size;
+	size_t count = 0;
+	for (int pass = 0; pass < 2 && len < size; pass++) {
+		struct dns_result *r = NULL;
+		enum dns_status st = pass == 0 ? dns_lookup_aaaa(res, host, &r) :
+		                     dns_lookup_a(res, host, &r);
+		for (size_t i = 0; st == DNS_OK && i < r->nrrs; i++) {
+			char ip[INET6_ADDRSTRLEN];
+			if (pass == 0)
+				inet_ntop(AF_INET6, &r->rrs[i].u.aaaa, ip, sizeof(ip));
+			else
+				inet_ntop(AF_INET, &r->rrs[i].u.a, ip, sizeof(ip));
+			int w = snprintf(out + len, size - len, "%s%s%s%s", count ? "," : "",
+			                 pass == 0 ? "[" : "", ip, pass == 0 ? "]" : "");
+			if (w < 0 || (size_t)w >= size - len)
+				break;
+			len += (size_t)w;
+			count++;
+		}
+		dns_result_free(&r);
+	}
+	return count;
+}

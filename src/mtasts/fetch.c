@@ -218,27 +218,9 @@ static CURLcode ssl_ctx_add_ca(CURL *curl, void *ssl_ctx, void *userdata)
 static int resolve_entry(struct dns_resolver *res, const char *host, int port, char *out,
 	size_t size, char *why, size_t whysize)
 {
-	int n = snprintf(out, size, "%s:%d:", host, port);
-	size_t len = (size_t)n, count = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		struct dns_result *r = NULL;
-		enum dns_status st = pass == 0 ? dns_lookup_aaaa(res, host, &r) : dns_lookup_a(res, host, &r);
-		for (size_t i = 0; st == DNS_OK && i < r->nrrs; i++) {
-			char ip[INET6_ADDRSTRLEN];
-			const struct dns_rr *rr = &r->rrs[i];
-			if (pass == 0)
-				inet_ntop(AF_INET6, &rr->u.aaaa, ip, sizeof(ip));
-			else
-				inet_ntop(AF_INET, &rr->u.a, ip, sizeof(ip));
-			int w = snprintf(out + len, size - len, "%s%s%s%s", count ? "," : "",
-				pass == 0 ? "[" : "", ip, pass == 0 ? "]" : "");
-			if (w < 0 || (size_t)w >= size - len)
-				break;
-			len += (size_t)w;
-			count++;
-		}
-		dns_result_free(&r);
-	}
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	size_t count = dns_curl_resolve_entry(res, host, portstr, out, size);
 	if (count == 0) {
 		why_set(why, whysize, "%s: no address", host);
 		return -1;

@@ -214,18 +214,6 @@ int reports_dmarc_build(const struct reports_sender *s, const struct globaldb_dm
 	return 0;
 }
 
-static void fold_base64(struct buf *out, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-	char line[80];
-	for (size_t off = 0; off < n; off += 57) {
-		size_t k = n - off < 57 ? n - off : 57;
-		size_t m = base64_encode(line, p + off, k);
-		buf_append(out, line, m);
-		buf_append_str(out, "\r\n");
-	}
-}
-
 static void fmt_utc(int64_t t, char *b, size_t n)
 {
 	time_t tt = (time_t)t;
@@ -274,7 +262,7 @@ int reports_dmarc_message(const struct reports_sender *s, const struct dmarc_rep
 	buf_appendf(&m, "\r\n--%s\r\nContent-Type: application/gzip; name=\"%s\"\r\n"
 	            "Content-Disposition: attachment; filename=\"%s\"\r\n"
 	            "Content-Transfer-Encoding: base64\r\n\r\n", boundary, fname, fname);
-	fold_base64(&m, gz, gzlen);
+	base64_append_lines(&m, gz, gzlen);
 	buf_appendf(&m, "\r\n--%s--\r\n", boundary);
 	int ret = 0;
 	if (s->sign != NULL) {

@@ -106,28 +106,7 @@ static int resolve_entry(struct dns_resolver *res, const char *uri, char *out, s
 		ret = 0;
 		goto out;
 	}
-	int n = snprintf(out, size, "%s:%s:", host, port);
-	size_t len = n > 0 && (size_t)n < size ? (size_t)n : size;
-	size_t count = 0;
-	for (int pass = 0; pass < 2 && len < size; pass++) {
-		struct dns_result *r = NULL;
-		enum dns_status st = pass == 0 ? dns_lookup_aaaa(res, host, &r) :
-		                     dns_lookup_a(res, host, &r);
-		for (size_t i = 0; st == DNS_OK && i < r->nrrs; i++) {
-			char ip[INET6_ADDRSTRLEN];
-			if (pass == 0)
-				inet_ntop(AF_INET6, &r->rrs[i].u.aaaa, ip, sizeof(ip));
-			else
-				inet_ntop(AF_INET, &r->rrs[i].u.a, ip, sizeof(ip));
-			int w = snprintf(out + len, size - len, "%s%s%s%s", count ? "," : "",
-			                 pass == 0 ? "[" : "", ip, pass == 0 ? "]" : "");
-			if (w < 0 || (size_t)w >= size - len)
-				break;
-			len += (size_t)w;
-			count++;
-		}
-		dns_result_free(&r);
-	}
+	size_t count = dns_curl_resolve_entry(res, host, port, out, size);
 	if (count == 0)
 		snprintf(why, whysize, "%s: no address", host);
 	else

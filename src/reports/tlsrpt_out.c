@@ -255,18 +255,6 @@ const char *reports_tlsrpt_filename(const struct reports_sender *s, const struct
 
 /* ---- the message (§5.3) ---- */
 
-static void fold_base64(struct buf *out, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-	char line[80];
-	for (size_t off = 0; off < n; off += 57) {
-		size_t k = n - off < 57 ? n - off : 57;
-		size_t m = base64_encode(line, p + off, k);
-		buf_append(out, line, m);
-		buf_append_str(out, "\r\n");
-	}
-}
-
 static void text_part(struct buf *m, const struct tlsrpt_report *r, const char *domain)
 {
 	int64_t ok = 0, failed = 0;
@@ -338,7 +326,7 @@ int reports_tlsrpt_message(const struct reports_sender *s, const struct tlsrpt_r
 	            "Content-Transfer-Encoding: base64\r\n"
 	            "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n\r\n", boundary,
 	            filename);
-	fold_base64(&m, gz, gzlen);
+	base64_append_lines(&m, gz, gzlen);
 	buf_appendf(&m, "\r\n--%s--\r\n", boundary);
 	sign_into(s, &m, domain, out);
 	int ret = buf_append(out, m.data, m.len) == 0 ? 0 :
