@@ -55,7 +55,6 @@ void imapsrv_idle_clear(struct imapsrv_session *s)
 {
 	free(s->idle.tag);
 	s->idle.tag = NULL;
-	s->idle.active = false;
 }
 
 /* The tagged completion; IDLE is over. Returns -1 when the session ends
@@ -83,7 +82,6 @@ int imapsrv_cmd_idle(struct imapsrv_session *s, const struct imap_command *cmd,
 		abort();
 	unsigned limit = s->set->idle_cmd_ms != 0 ? s->set->idle_cmd_ms : IMAPSRV_IDLE_CMD_MS;
 	s->idle.deadline = clock_mono_ms() + limit;
-	s->idle.active = true;
 	return 0;
 }
 

@@ -118,8 +118,8 @@ struct imapsrv_session {
 	unsigned bad_count;
 	struct buf rbuf;             /* the command reader's scratch */
 	struct {                     /* idle.c: an IDLE in progress (RFC 2177) */
-		bool active;
-		char *tag;               /* malloc'd, for the tagged completion */
+		char *tag;               /* malloc'd, for the tagged completion;
+		                          * NULL when no IDLE is in progress */
 		int64_t deadline;        /* CLOCK_MONOTONIC ms: autologout */
 	} idle;
 };
@@ -340,7 +340,7 @@ int imapsrv_send_status(struct imapsrv_session *s, const char *tag, const char *
                         const char *code, const char *text);
 
 /* idle.c: IDLE (imapsrv_cmd_idle starts it and answers later, s->idle).
- * While s->idle.active, the session loop calls one of: */
+ * While s->idle.tag is set, the session loop calls one of: */
 /* The blocking wait: one event (a change, the client's line, the cancel fd,
  * the timeout) handled. Returns 0, or -1 when the session ends. */
 int imapsrv_idle_wait(struct imapsrv_session *s);

@@ -718,10 +718,10 @@ int imapsrv_session_continue(struct imapsrv_session *s, enum imapsrv_wake why,
 {
 	if (why == IMAPSRV_WAKE_START && greet(s) != 0)
 		return 0;
-	if (why != IMAPSRV_WAKE_START && s->idle.active && imapsrv_idle_wake(s, why) != 0)
+	if (why != IMAPSRV_WAKE_START && s->idle.tag != NULL && imapsrv_idle_wake(s, why) != 0)
 		return 0;
 	for (;;) {
-		if (!s->idle.active) {
+		if (s->idle.tag == NULL) {
 			if (one_command(s) != 0)
 				return 0;
 		} else if (park == NULL) {
